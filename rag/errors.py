@@ -1,0 +1,29 @@
+"""Errors a user can cause; the CLI turns each into a one-line message and a non-zero exit."""
+
+
+class RagError(Exception):
+    """Base class for every error the library raises on bad input or bad files."""
+
+
+class EmptyQuestionError(RagError):
+    """The question is empty or only whitespace."""
+
+
+class InvalidArgumentError(RagError):
+    """An option has a value the library cannot use (k <= 0, unknown mode, …)."""
+
+
+class CorpusError(RagError):
+    """The corpus is missing, empty, or holds a file that cannot be read as UTF-8 text."""
+
+
+class ModelError(RagError):
+    """The embedding model cannot be found, converted or loaded."""
+
+
+class IndexError_(RagError):
+    """The index is missing, stale or corrupt."""
+
+
+class CitationError(RagError):
+    """A citation does not name a passage or line of the corpus."""
