@@ -1,0 +1,186 @@
+"""Passages: the units that are retrieved and cited, cut from the section tree.
+
+Each recommendation is one passage; in the long parts, paragraphs are packed sentence by sentence
+into passages of at most `max_chars` characters, and very short paragraphs are merged with the next
+one. Every passage keeps its exact span in the file: `document.text[start:end] == text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+
+from .corpus import Document
+from .sections import Paragraph, Section, parse_sections, walk
+
+_SENTENCE = re.compile(r"[^。！？!?；;\r\n]*(?:[。！？!?；;]+[\"”’」』）)\]]*|$)")
+_CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
+_LINE_GAP = re.compile(r"[ \t\u3000]*(?:\r\n|\r|\n)[\s]*")
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f“”‘’]")
+_MARKUP = re.compile(r"\*\*|^#+\s*", re.M)
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How passages are cut and what text is embedded for them; hashed into the index manifest."""
+
+    max_chars: int = 300
+    min_chars: int = 80
+    section_in_text: bool = True
+    version: int = 1
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A citable span of one corpus file, with its sentences (absolute spans) for highlighting."""
+
+    id: str
+    source: str
+    section: tuple[str, ...]
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+    text: str
+    kind: str
+    sentences: tuple[tuple[int, int], ...]
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentences of text[start:end] as absolute spans, ended by 。！？；(and their closing quotes)."""
+    spans = []
+    for m in _SENTENCE.finditer(text, start, end):
+        s, e = m.start(), m.end()
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            spans.append((s, e))
+    return _merge_page_breaks(text, spans)
+
+
+def _merge_page_breaks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A sentence cut by a line break (page break) continues on the next line."""
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and not re.search(r"[。！？!?；;][\"”’」』）)\]]*$", text[merged[-1][0] : merged[-1][1]]):
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def _split_long(text: str, span: tuple[int, int], max_chars: int) -> list[tuple[int, int]]:
+    """Cut one over-long sentence at clause marks so no piece is far above max_chars."""
+    s, e = span
+    if e - s <= max_chars:
+        return [span]
+    pieces: list[tuple[int, int]] = []
+    cur = s
+    for m in _CLAUSE.finditer(text, s, e):
+        if m.end() == m.start():
+            continue
+        if m.end() - cur > max_chars and m.start() > cur:
+            pieces.append((cur, m.start()))
+            cur = m.start()
+    pieces.append((cur, e))
+    return pieces
+
+
+def _pack(spans: list[tuple[int, int]], max_chars: int) -> list[list[tuple[int, int]]]:
+    """Group consecutive sentences into pieces of at most max_chars (one sentence may exceed it)."""
+    groups: list[list[tuple[int, int]]] = []
+    for span in spans:
+        if groups and span[1] - groups[-1][0][0] <= max_chars:
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    # Avoid a tiny tail: fold it into the previous piece when the result stays reasonable.
+    if len(groups) > 1:
+        tail = groups[-1]
+        if tail[-1][1] - tail[0][0] < max_chars // 4 and tail[-1][1] - groups[-2][0][0] <= max_chars * 1.3:
+            groups[-2].extend(groups.pop())
+    return groups
+
+
+def clean_text(text: str) -> str:
+    """Text for embedding and BM25: page breaks and line breaks joined, Markdown marks dropped."""
+
+    def join(m: re.Match) -> str:
+        before = text[m.start() - 1] if m.start() else ""
+        after = text[m.end()] if m.end() < len(text) else ""
+        return "" if (_CJK.match(before) and _CJK.match(after)) else " "
+
+    return _MARKUP.sub("", _LINE_GAP.sub(join, text)).strip()
+
+
+def indexed_text(passage: Passage, settings: ChunkSettings) -> str:
+    """What is embedded and indexed for a passage: optionally its section path, then its cleaned text."""
+    body = clean_text(passage.text)
+    # A recommendation's own title is its first clause, already in the body.
+    path = passage.section[:-1] if passage.kind == "recommendation" else passage.section
+    if settings.section_in_text and path:
+        return " > ".join(path) + "\n" + body
+    return body
+
+
+def _units(section: Section, text: str, settings: ChunkSettings) -> list[tuple[list[tuple[int, int]], str]]:
+    """(sentence spans, kind) for each passage of one section, before ids and lines are attached."""
+    out: list[tuple[list[tuple[int, int]], str]] = []
+    if not section.paragraphs:
+        return out
+    if all(p.kind == "recommendation" for p in section.paragraphs):
+        spans = [sp for p in section.paragraphs for sp in sentence_spans(text, p.start, p.end)]
+        return [(spans, "recommendation")] if spans else []
+    carry: list[tuple[int, int]] = []
+    for p in section.paragraphs:
+        if p.kind in ("cover", "back"):
+            out.append(([(p.start, p.end)], p.kind))
+            continue
+        spans = carry + [x for sp in sentence_spans(text, p.start, p.end) for x in _split_long(text, sp, settings.max_chars)]
+        carry = []
+        if not spans:
+            continue
+        if spans[-1][1] - spans[0][0] < settings.min_chars:
+            carry = spans
+            continue
+        out.extend((g, "prose") for g in _pack(spans, settings.max_chars))
+    if carry:
+        if out and out[-1][1] == "prose":
+            out[-1] = (out[-1][0] + carry, "prose")
+        else:
+            out.append((carry, "prose"))
+    return out
+
+
+def split_passages(doc: Document, settings: ChunkSettings = ChunkSettings()) -> list[Passage]:
+    """Every passage of one document, in document order."""
+    root = parse_sections(doc.text)
+    passages: list[Passage] = []
+    for section in walk(root):
+        for spans, kind in _units(section, doc.text, settings):
+            start, end = spans[0][0], spans[-1][1]
+            passages.append(
+                Passage(
+                    id=f"{doc.source}#{len(passages) + 1}",
+                    source=doc.source,
+                    section=section.path,
+                    start=start,
+                    end=end,
+                    line_start=doc.line_of(start),
+                    line_end=doc.line_of(end - 1),
+                    text=doc.text[start:end],
+                    kind=kind,
+                    sentences=tuple(spans),
+                )
+            )
+    return passages
+
+
+__all__ = ["ChunkSettings", "Passage", "Paragraph", "split_passages", "indexed_text", "clean_text", "sentence_spans"]

@@ -1,0 +1,181 @@
+"""The report's section tree, parsed from PDF-converted Markdown-ish text.
+
+Headings are recognised by what they say, not only by their `#` count (the conversion used
+`#`, `##` and `###` inconsistently): `第X部分` is a part, `（一）`/`(一)` an area, a paragraph
+opening `1.1` inside an area a numbered recommendation. Paragraphs cut by page breaks are joined.
+Every span is an offset pair into the decoded file text; nothing is re-found by searching.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_BLOCK = re.compile(r"[^\r\n]*\S[^\r\n]*(?:(?:\r\n|\r|\n)[^\r\n]*\S[^\r\n]*)*")
+_MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s*(.*?)\s*#*\s*$")
+_BOLD_LINE = re.compile(r"^\s*\*\*(.+?)\*\*\s*$")
+_PART = re.compile(r"^第[一二三四五六七八九十百\d]+(部分|章|篇)")
+_AREA = re.compile(r"^[（(][一二三四五六七八九十]+[)）]")
+_RECOMMENDATION = re.compile(r"^\s*(\d{1,2}\.\d{1,2})[ \t\u3000]+\S")
+_SENTENCE_PUNCT = re.compile(r"[。，、；：！？,;:!?]")
+_COMPLETE = re.compile(r"[。！？!?；;…:：.]['\"”’」』）)\]》]*\s*$")
+_LINKISH = re.compile(r"<?(?:https?://|mailto:|www\.)\S+|\S+@\S+\.\w+|\]\(")
+_CLAUSE_END = re.compile(r"[，。；：！？,;:!?]")
+
+#: Levels of the report's structure.
+TITLE, PART, AREA, RECOMMENDATION = 0, 1, 2, 3
+MATTER_MAX_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of body text: one or more blocks joined across page breaks."""
+
+    start: int
+    end: int
+    kind: str  # "prose", "recommendation", "cover" or "back"
+
+
+@dataclass
+class Section:
+    """A heading and the paragraphs under it; `path` lists titles from the top."""
+
+    title: str
+    level: int
+    path: tuple[str, ...]
+    heading: tuple[int, int] | None
+    paragraphs: list[Paragraph] = field(default_factory=list)
+    children: list["Section"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Block:
+    start: int
+    end: int
+    text: str
+
+
+def _blocks(text: str) -> list[_Block]:
+    return [_Block(m.start(), m.end(), m.group()) for m in _BLOCK.finditer(text)]
+
+
+def _heading(block: _Block) -> tuple[str, int | None] | None:
+    """(title, level or None for "by # count") if the block is a one-line heading."""
+    if "\n" in block.text or "\r" in block.text:
+        return None
+    line = block.text.strip()
+    md = _MD_HEADING.match(line)
+    hashes = None
+    if md:
+        hashes = len(md.group(1))
+        line = md.group(2)
+    bold = _BOLD_LINE.match(line)
+    if bold:
+        line = bold.group(1)
+    title = line.strip().strip("*").strip()
+    if _PART.match(title) and len(title) <= 60:
+        return title, PART
+    if _AREA.match(title) and len(title) <= 40 and not _SENTENCE_PUNCT.search(title[4:]):
+        return title, AREA
+    if md:
+        return (title, None) if title else None
+    if bold and len(title) <= 60:
+        return title, None
+    return None
+
+
+def _is_matter(block: _Block) -> bool:
+    """Cover-page and back-matter lines: short, with no sentence punctuation at all."""
+    return len(block.text) <= MATTER_MAX_CHARS and not _SENTENCE_PUNCT.search(_LINKISH.sub(" ", block.text))
+
+
+def is_complete(text: str) -> bool:
+    """Does a paragraph end a sentence? If not, a page break cut it and the next block continues it."""
+    return bool(_COMPLETE.search(text))
+
+
+def recommendation_title(text: str) -> str:
+    """`1.1 充分利用现有双多边对话机制`: the number and the first clause of a recommendation."""
+    m = _CLAUSE_END.search(text)
+    head = text[: m.start()] if m else text
+    head = " ".join(head.split())
+    return head if len(head) <= 40 else head[:40] + "…"
+
+
+def parse_sections(text: str) -> Section:
+    """The section tree of one file; the root holds the title and the opening text."""
+    blocks = _blocks(text)
+    prose_idx = [i for i, b in enumerate(blocks) if _heading(b) is None and not _is_matter(b)]
+    first_prose = prose_idx[0] if prose_idx else len(blocks)
+    last_prose = prose_idx[-1] if prose_idx else -1
+
+    root = Section(title="", level=TITLE, path=(), heading=None)
+    stack = [root]
+    back: Section | None = None
+    pending: list[_Block] = []  # blocks of the paragraph being built
+    pending_kind = "prose"
+
+    def flush() -> None:
+        nonlocal pending
+        if pending:
+            stack[-1].paragraphs.append(Paragraph(pending[0].start, pending[-1].end, pending_kind))
+            pending = []
+
+    def open_section(title: str, level: int, heading: tuple[int, int] | None) -> None:
+        while len(stack) > 1 and stack[-1].level >= level:
+            stack.pop()
+        parent = stack[-1]
+        sec = Section(title=title, level=level, path=parent.path + (title,), heading=heading)
+        parent.children.append(sec)
+        stack.append(sec)
+
+    for i, block in enumerate(blocks):
+        head = _heading(block)
+        if head is not None:
+            title, level = head
+            flush()
+            if level is None:
+                hashes = len(_MD_HEADING.match(block.text.strip()).group(1)) if block.text.lstrip().startswith("#") else 2
+                level = TITLE if (not root.title and i < first_prose) else max(PART, min(hashes - 1, AREA))
+            if level == TITLE and not root.title:
+                root.title, root.path, root.heading = title, (title,), (block.start, block.end)
+                continue
+            open_section(title, max(level, PART), (block.start, block.end))
+            continue
+        if _is_matter(block) and (i < first_prose or i > last_prose):
+            flush()
+            if i < first_prose:
+                kind, target = "cover", root
+            else:
+                if back is None:
+                    del stack[1:]
+                    open_section("封底 Back matter", PART, None)
+                    back = stack[-1]
+                kind, target = "back", back
+            paras = target.paragraphs
+            if paras and paras[-1].kind == kind:
+                paras[-1] = Paragraph(paras[-1].start, block.end, kind)
+            else:
+                paras.append(Paragraph(block.start, block.end, kind))
+            continue
+        # Body text: continue a paragraph cut by a page break, else start a new one.
+        if pending and not is_complete(pending[-1].text):
+            pending.append(block)
+            continue
+        flush()
+        rec = _RECOMMENDATION.match(block.text)
+        if rec and stack[-1].level >= AREA:
+            open_section(recommendation_title(block.text), RECOMMENDATION, None)
+            pending_kind = "recommendation"
+        else:
+            pending_kind = "recommendation" if stack[-1].level == RECOMMENDATION else "prose"
+        pending = [block]
+    flush()
+    return root
+
+
+def walk(section: Section):
+    """Sections in document order, the root first."""
+    yield section
+    for child in section.children:
+        yield from walk(child)
