@@ -54,6 +54,7 @@ class Index:
     manifest: Manifest
     passages: list[Passage]
     unit_passage: np.ndarray  # int32, unit row -> passage position
+    unit_sentence: np.ndarray  # int32, unit row -> sentence number in its passage, -1 for the passage
     vectors: np.ndarray  # float32 (units, dim), L2-normalised
     dense: object  # faiss.Index over `vectors`
     lexical: object  # rag.lexical.LexicalIndex over the passages
@@ -91,22 +92,23 @@ def corpus_hashes(docs: list[Document]) -> dict[str, str]:
     return {d.source: d.sha256 for d in docs}
 
 
-def unit_texts(passages: list[Passage], settings: ChunkSettings) -> tuple[list[str], list[int]]:
+def unit_texts(passages: list[Passage], settings: ChunkSettings) -> tuple[list[str], list[tuple[int, int]]]:
     """What is embedded: each passage, and each sentence of a multi-sentence passage on its own.
 
     A passage is then scored by its best unit, so one matching sentence is not diluted by the rest.
+    Each unit's owner is (passage position, sentence number or -1 for the whole passage).
     """
     texts: list[str] = []
-    owner: list[int] = []
+    owner: list[tuple[int, int]] = []
     for i, p in enumerate(passages):
         texts.append(indexed_text(p, settings))
-        owner.append(i)
+        owner.append((i, -1))
         if len(p.sentences) > 1:
-            for s, e in p.sentences:
+            for j, (s, e) in enumerate(p.sentences):
                 sentence = clean_text(p.text[s - p.start : e - p.start])
                 if len(sentence) >= MIN_SENTENCE_CHARS:
                     texts.append(sentence)
-                    owner.append(i)
+                    owner.append((i, j))
     return texts, owner
 
 
@@ -198,7 +200,7 @@ def build_index(
             with open(tmp / "passages.jsonl", "w", encoding="utf-8") as fh:
                 for p in passages:
                     fh.write(_passage_to_json(p) + "\n")
-            np.save(tmp / "units.npy", np.asarray(owner, dtype=np.int32), allow_pickle=False)
+            np.save(tmp / "units.npy", np.asarray(owner, dtype=np.int32).reshape(-1, 2), allow_pickle=False)
             np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
             faiss.write_index(dense, str(tmp / "dense.faiss"))
             lexical.save(tmp / "lexical")
@@ -301,7 +303,8 @@ def load_index(path: Path, verify: bool = True) -> Index:
     try:
         with open(path / "passages.jsonl", encoding="utf-8") as fh:
             passages = [_passage_from_json(line) for line in fh if line.strip()]
-        unit_passage = np.load(path / "units.npy", allow_pickle=False)
+        units = np.load(path / "units.npy", allow_pickle=False)
+        unit_passage, unit_sentence = units[:, 0], units[:, 1]
         vectors = np.load(path / "vectors.npy", allow_pickle=False)
         dense = faiss.read_index(str(path / "dense.faiss"))
         lexical = LexicalIndex.load(path / "lexical")
@@ -320,6 +323,7 @@ def load_index(path: Path, verify: bool = True) -> Index:
         manifest=manifest,
         passages=passages,
         unit_passage=unit_passage,
+        unit_sentence=unit_sentence,
         vectors=vectors,
         dense=dense,
         lexical=lexical,

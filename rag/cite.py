@@ -1,0 +1,101 @@
+"""Citations: how a hit is shown and serialised, and how a citation is resolved back to the text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .chunking import Passage
+from .corpus import Document
+from .errors import CitationError
+from .retrieve import Hit
+
+_LINE_REF = re.compile(r"^(?P<source>.+?):L?(?P<a>\d+)(?:-L?(?P<b>\d+))?$")
+
+
+def reference(p: Passage) -> str:
+    """`corpus/<file>:L<start>-<end>`: the form a reader can open and check."""
+    return f"{p.source}:L{p.line_start}-{p.line_end}"
+
+
+def hit_to_dict(hit: Hit) -> dict:
+    """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return)."""
+    p = hit.passage
+    out = {
+        "rank": hit.rank,
+        "score": round(hit.score, 6),
+        "id": p.id,
+        "source": p.source,
+        "start": p.start,
+        "end": p.end,
+        "line_start": p.line_start,
+        "line_end": p.line_end,
+        "section": list(p.section),
+        "text": p.text,
+    }
+    if hit.highlight:
+        s, e = hit.highlight
+        out["highlight"] = {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}
+    return out
+
+
+@dataclass(frozen=True)
+class Context:
+    """A cited span with the lines around it, for `rag show`."""
+
+    document: Document
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+    before: str
+    text: str
+    after: str
+    section: tuple[str, ...]
+    passage_id: str | None
+
+
+def _within(doc: Document, start: int, end: int, lines: int) -> tuple[str, str]:
+    first = max(1, doc.line_of(start) - lines)
+    last_line = doc.line_of(max(start, end - 1)) + lines
+    a = doc.line_starts[first - 1]
+    b = doc.line_starts[last_line] if last_line < len(doc.line_starts) else len(doc.text)
+    return doc.text[a:start], doc.text[end:b]
+
+
+def resolve(spec: str, docs: list[Document], passages: list[Passage], context_lines: int = 2) -> Context:
+    """A passage id (`corpus/x.txt#12`) or a line reference (`corpus/x.txt:40`, `…:L40-42`), with context.
+
+    Only files of the corpus can be shown: a reference to anything else is refused.
+    """
+    spec = spec.strip()
+    by_source = {d.source: d for d in docs}
+    for p in passages:
+        if p.id == spec:
+            doc = by_source[p.source]
+            before, after = _within(doc, p.start, p.end, context_lines)
+            return Context(doc, p.start, p.end, p.line_start, p.line_end, before, p.text, after, p.section, p.id)
+    m = _LINE_REF.match(spec)
+    if not m:
+        raise CitationError(f"{spec!r} is neither a passage id (corpus/<file>#N) nor a line reference (corpus/<file>:L40)")
+    source = m.group("source")
+    doc = by_source.get(source) or by_source.get(Path(source).as_posix().lstrip("./"))
+    if doc is None:
+        names = {Path(s).name: d for s, d in by_source.items()}
+        doc = names.get(Path(source).name) if "/" not in source else None
+    if doc is None:
+        raise CitationError(f"{source!r} is not a file of the corpus; known: {', '.join(sorted(by_source))}")
+    a = int(m.group("a"))
+    b = int(m.group("b") or a)
+    n_lines = len(doc.line_starts)
+    if not (1 <= a <= b <= n_lines):
+        raise CitationError(f"{doc.source} has lines 1-{n_lines}; {spec!r} is outside them")
+    start = doc.line_starts[a - 1]
+    end = doc.line_starts[b] if b < n_lines else len(doc.text)
+    text = doc.text[start:end].rstrip("\r\n")
+    end = start + len(text)
+    covering = [p for p in passages if p.source == doc.source and p.start < max(end, start + 1) and p.end > start]
+    before, after = _within(doc, start, max(end, start), context_lines)
+    section = covering[0].section if covering else ()
+    return Context(doc, start, end, a, b, before, text, after, section, covering[0].id if covering else None)

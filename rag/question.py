@@ -1,0 +1,59 @@
+"""Questions as users type them, made safe and comparable: validated, truncated, Simplified."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from . import config
+from .errors import EmptyQuestionError
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_converter = None
+
+
+@dataclass(frozen=True)
+class Question:
+    """The question as asked and the text the retrievers see."""
+
+    original: str
+    text: str
+    lang: str  # "zh" or "en" (anything without CJK characters counts as "en")
+    notices: tuple[str, ...] = ()
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese to Simplified (OpenCC t2s), so 繁體 questions match the report."""
+    global _converter
+    if not _CJK.search(text):
+        return text
+    if _converter is None:
+        from opencc import OpenCC
+
+        _converter = OpenCC("t2s")
+    return _converter.convert(text)
+
+
+def detect_lang(text: str) -> str:
+    return "zh" if _CJK.search(text) else "en"
+
+
+def prepare(question: str, max_chars: int = config.MAX_QUESTION_CHARS) -> Question:
+    """Validate and normalise a question; raise EmptyQuestionError when nothing is left to ask."""
+    if not isinstance(question, str):
+        raise EmptyQuestionError("the question must be text")
+    notices = []
+    text = _SURROGATE.sub("\ufffd", question)
+    text = _CONTROL.sub(" ", text)
+    text = unicodedata.normalize("NFKC", text) if any(ord(c) > 0xFF00 for c in text) else text
+    text = " ".join(text.split())
+    if not text:
+        raise EmptyQuestionError("the question is empty; ask something, e.g. rag ask \"东盟的中心地位是什么？\"")
+    if len(text) > max_chars:
+        notices.append(f"question truncated from {len(text)} to {max_chars} characters")
+        text = text[:max_chars]
+    text = to_simplified(text)
+    return Question(original=question, text=text, lang=detect_lang(text), notices=tuple(notices))

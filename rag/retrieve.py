@@ -1,0 +1,120 @@
+"""Ranking passages for a question: dense (FAISS), lexical (BM25), and their fusion (RRF)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import config
+from .chunking import Passage
+from .errors import InvalidArgumentError
+from .index import Index
+
+#: How many passages each retriever hands to fusion.
+CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A ranked passage; `highlight` is the absolute span of its sentence that best matches."""
+
+    passage: Passage
+    score: float
+    rank: int
+    highlight: tuple[int, int] | None = None
+    dense_score: float | None = None
+
+
+def fuse(rankings: list[list[int]], k: int = config.RRF_K, weights: list[float] | None = None) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion over 1-based ranks; an item listed twice in one ranking counts once."""
+    scores: dict[int, float] = {}
+    for r, ranking in enumerate(rankings):
+        w = 1.0 if weights is None else weights[r]
+        seen: set[int] = set()
+        rank = 0
+        for item in ranking:
+            if item in seen:
+                continue
+            seen.add(item)
+            rank += 1
+            scores[item] = scores.get(item, 0.0) + w / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def dense_scores(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]:
+    """Best unit score per passage among the `depth` nearest units (a passage or one of its sentences)."""
+    n = min(depth, index.dense.ntotal)
+    if n <= 0:
+        return {}
+    sims, ids = index.dense.search(qvec.reshape(1, -1).astype(np.float32), n)
+    best: dict[int, float] = {}
+    for sim, uid in zip(sims[0], ids[0]):
+        if uid < 0:
+            continue
+        p = int(index.unit_passage[uid])
+        if sim > best.get(p, -2.0):
+            best[p] = float(sim)
+    return best
+
+
+def best_sentence(index: Index, position: int, qvec: np.ndarray | None, tokens: list[str] | None = None) -> tuple[int, int] | None:
+    """The sentence of a passage that best matches the question, by vector or else by shared terms."""
+    passage = index.passages[position]
+    if not passage.sentences:
+        return None
+    if len(passage.sentences) == 1:
+        return passage.sentences[0]
+    if qvec is not None:
+        units = np.flatnonzero((index.unit_passage == position) & (index.unit_sentence >= 0))
+        if len(units):
+            sims = index.vectors[units] @ qvec
+            return passage.sentences[int(index.unit_sentence[units[int(np.argmax(sims))]])]
+    if tokens:
+        from .lexical import tokenize
+
+        wanted = set(tokens)
+        overlap = [len(wanted & set(tokenize(passage.text[s - passage.start : e - passage.start]))) for s, e in passage.sentences]
+        return passage.sentences[int(np.argmax(overlap))]
+    return passage.sentences[0]
+
+
+def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list[Hit]:
+    """The k best passages for a prepared question text; `encoder` is needed unless mode is bm25."""
+    if k <= 0:
+        raise InvalidArgumentError(f"k must be a positive number of passages, not {k}")
+    if mode not in config.MODES:
+        raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(config.MODES)}")
+    depth = max(CANDIDATES, k)
+    qvec = None
+    dense: dict[int, float] = {}
+    if mode in ("dense", "hybrid"):
+        qvec = encoder.encode_queries([question])[0]
+        dense = dense_scores(index, qvec, depth * 4)
+    tokens: list[str] = []
+    lexical: list[tuple[int, float]] = []
+    if mode in ("bm25", "hybrid"):
+        from .lexical import expand_query
+
+        tokens = expand_query(question, index.term_pairs)
+        lexical = index.lexical.search(tokens, depth)
+
+    dense_rank = sorted(dense, key=lambda p: (-dense[p], p))[:depth]
+    if mode == "dense":
+        ranked = [(p, dense[p]) for p in dense_rank]
+    elif mode == "bm25":
+        ranked = [(p, float(s)) for p, s in lexical]
+    else:
+        ranked = fuse([dense_rank, [p for p, _ in lexical]])
+    hits = []
+    for rank, (pos, score) in enumerate(ranked[:k], start=1):
+        hits.append(
+            Hit(
+                passage=index.passages[pos],
+                score=float(score),
+                rank=rank,
+                highlight=best_sentence(index, pos, qvec, tokens),
+                dense_score=dense.get(pos),
+            )
+        )
+    return hits
