@@ -1,0 +1,201 @@
+"""The `rag` command: parses arguments, calls the library, formats the output. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import config
+from .errors import EmptyQuestionError, InvalidArgumentError, RagError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Ask the CISS 2022 report 《亚太命运共同体展望》 in Chinese or English; get cited passages.",
+)
+
+CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder [env RAG_CORPUS_DIR; default: the project's corpus/].")
+IndexOpt = typer.Option(None, "--index-dir", help="Index folder [env RAG_INDEX_DIR; default: the project's indexes/].")
+ModelOpt = typer.Option(
+    None, "--model", help=f"sentence-transformers model name or path [env RAG_MODEL; default: {config.DEFAULT_MODEL}]."
+)
+
+
+def _assistant(corpus: Optional[Path], index_dir: Optional[Path], model: Optional[str], **kw):
+    from .assistant import Assistant
+
+    return Assistant(corpus_dir=corpus, index_dir=index_dir, model=model, **kw)
+
+
+def _highlighted(hit, color: bool) -> str:
+    p = hit.passage
+    text = p.text
+    if not hit.highlight:
+        return text
+    s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start
+    mid = typer.style(text[s:e], bold=True, underline=True) if color else f"【{text[s:e]}】"
+    return text[:s] + mid + text[e:]
+
+
+def _print_answer(answer, color: bool) -> None:
+    from .cite import reference
+
+    if answer.not_found:
+        typer.secho("The report does not seem to answer this question; the closest passages are:", fg="yellow")
+    for hit in answer.hits:
+        p = hit.passage
+        head = f"[{hit.rank}] {' > '.join(p.section[1:] or p.section)}"
+        typer.echo(typer.style(head, bold=True) if color else head)
+        typer.echo(f"    {reference(p)}  (chars {p.start}-{p.end}, score {hit.score:.4f}, id {p.id})")
+        body = _highlighted(hit, color).replace("\r\n", "\n").replace("\r", "\n")
+        for line in body.split("\n"):
+            if line.strip():
+                typer.echo("    " + line.strip())
+        typer.echo("")
+
+
+@app.command()
+def index(
+    corpus: Optional[Path] = CorpusOpt,
+    index_dir: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+    index_type: str = typer.Option("auto", "--index-type", help="FAISS index: auto, flat, hnsw or ivfpq."),
+) -> None:
+    """Build (or rebuild) the index of the corpus."""
+    import time
+
+    assistant = _assistant(corpus, index_dir, model, index_type=index_type)
+    t0 = time.perf_counter()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = typer.progressbar(length=total, label="Embedding", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    manifest = assistant.build(progress=progress)
+    if bar is not None:
+        bar.__exit__(None, None, None)
+    typer.echo(
+        f"Indexed {manifest.passages} passages ({manifest.units} vectors, dim {manifest.dim}, {manifest.index_type}) "
+        f"from {len(manifest.corpus)} file(s) with {manifest.model} in {time.perf_counter() - t0:.1f} s."
+    )
+
+
+def _read_batch(path: Path):
+    """(line number, id, question) for good lines; bad lines are reported on stderr and skipped."""
+    bad = 0
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RagError(f"cannot read batch file {path}: {exc}") from None
+    items = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+                raise ValueError('expected an object with a "question" string')
+            items.append((n, obj.get("id", n), obj["question"]))
+        except ValueError as exc:
+            typer.echo(f"{path}:{n}: skipped: {exc}", err=True)
+            bad += 1
+    return items, bad
+
+
+@app.command()
+def ask(
+    question: Optional[str] = typer.Argument(None, help="The question, in Chinese or English."),
+    k: int = typer.Option(config.DEFAULT_K, "--k", "-k", help="How many passages to return."),
+    mode: str = typer.Option(config.DEFAULT_MODE, "--mode", help="hybrid, dense or bm25."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per question."),
+    batch: Optional[Path] = typer.Option(None, "--batch", help='JSONL file of {"id", "question"} lines.'),
+    corpus: Optional[Path] = CorpusOpt,
+    index_dir: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Answer a question with cited passages of the report."""
+    if (question is None) == (batch is None):
+        raise RagError('give either a QUESTION or --batch FILE.jsonl, e.g. rag ask "东盟的中心地位是什么？"')
+    if k <= 0:
+        raise RagError(f"--k must be a positive number of passages, not {k}")
+    assistant = _assistant(corpus, index_dir, model)
+    color = sys.stdout.isatty()
+    if batch is None:
+        answer = assistant.ask(question, k=k, mode=mode)
+        for notice in answer.notices:
+            typer.echo(f"note: {notice}", err=True)
+        if as_json:
+            typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        else:
+            _print_answer(answer, color)
+        return
+    items, bad = _read_batch(batch)
+    for n, qid, q in items:
+        try:
+            answer = assistant.ask(q, k=k, mode=mode, id=qid)
+        except (EmptyQuestionError, InvalidArgumentError) as exc:
+            typer.echo(f"{batch}:{n}: skipped: {exc}", err=True)
+            bad += 1
+            continue
+        if as_json:
+            typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        else:
+            typer.echo(f"## {qid}: {q}")
+            _print_answer(answer, color)
+    if bad:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def show(
+    citation: str = typer.Argument(..., help="A passage id (corpus/<file>#N) or a line reference (corpus/<file>:L40)."),
+    context: int = typer.Option(2, "--context", "-C", help="Lines of context before and after."),
+    corpus: Optional[Path] = CorpusOpt,
+    index_dir: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Print a cited passage with the text around it."""
+    if context < 0:
+        raise RagError("--context must be 0 or more lines")
+    ctx = _assistant(corpus, index_dir, model).show(citation, context_lines=context)
+    color = sys.stdout.isatty()
+    typer.echo(f"{ctx.document.source}:L{ctx.line_start}-{ctx.line_end}  (chars {ctx.start}-{ctx.end})")
+    if ctx.section:
+        typer.echo(" > ".join(ctx.section))
+    if ctx.passage_id:
+        typer.echo(f"passage {ctx.passage_id}")
+    typer.echo("")
+    body = ctx.before + (typer.style(ctx.text, bold=True) if color else f"【{ctx.text}】") + ctx.after
+    typer.echo(body.rstrip("\r\n"))
+
+
+def main() -> None:
+    """Entry point: library errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except RagError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
