@@ -57,11 +57,15 @@ class Assistant:
     auto_build: bool = True
     on_notice: Callable[[str], None] = _stderr
     index_type: str = "auto"
+    #: An object with `name`, `dim`, `encode_queries`, `encode_passages` to use instead of loading `model`.
+    encoder: object | None = None
 
     def __post_init__(self) -> None:
         s = config.Settings()
         self.corpus_dir = Path(self.corpus_dir) if self.corpus_dir else s.corpus_dir
         self.index_dir = Path(self.index_dir) if self.index_dir else s.index_dir
+        if self.encoder is not None:
+            self.model = self.model or self.encoder.name
         self.model = self.model or s.model
         self._docs: list[Document] | None = None
         self._index: Index | None = None
@@ -80,7 +84,7 @@ class Assistant:
 
         with self._lock:
             self._docs = None
-            encoder = load_passage_encoder(self.model)
+            encoder = self.encoder or load_passage_encoder(self.model)
             path = build_index(self.documents(), self.index_dir, self.model, encoder, self.chunking, progress, self.index_type)
             self._index = load_index(path)
             return self._index.manifest
@@ -116,7 +120,7 @@ class Assistant:
 
         with self._lock:
             if self._query_encoder is None:
-                self._query_encoder = load_query_encoder(self.model)
+                self._query_encoder = self.encoder or load_query_encoder(self.model)
             return self._query_encoder
 
     # -- asking ------------------------------------------------------------------------------

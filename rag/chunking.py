@@ -11,11 +11,12 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from .corpus import Document
 from .sections import Paragraph, Section, parse_sections, walk
 
-_SENTENCE = re.compile(r"[^。！？!?；;\r\n]*(?:[。！？!?；;]+[\"”’」』）)\]]*|$)")
+_SENTENCE = re.compile(r"[^。！？!?；;\r\n]*(?:[。！？!?；;]+[\"”’」』）)\]]*|(?=[\r\n])|$)")
 _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
 _LINE_GAP = re.compile(r"[ \t\u3000]*(?:\r\n|\r|\n)[\s]*")
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f“”‘’]")
@@ -32,7 +33,11 @@ class ChunkSettings:
     version: int = 1
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """Changes when a setting or the parsing/chunking code changes, so indexes are rebuilt."""
+        h = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
+        for module in ("sections.py", "chunking.py"):
+            h.update((Path(__file__).parent / module).read_bytes())
+        return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -278,7 +278,7 @@ def stale_reason(manifest: Manifest, docs: list[Document], model: str, settings:
     if manifest.model != model:
         return f"the index was built with model {manifest.model!r}, not {model!r}"
     if manifest.chunking != settings.digest():
-        return "the chunking settings changed"
+        return "the chunking settings or code changed"
     current = corpus_hashes(docs)
     if manifest.corpus != current:
         changed = sorted(set(current) ^ set(manifest.corpus) | {s for s in current if manifest.corpus.get(s) != current[s]})

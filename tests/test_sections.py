@@ -1,0 +1,59 @@
+from rag.sections import AREA, PART, RECOMMENDATION, is_complete, parse_sections, walk
+
+from .conftest import REPORT
+
+
+def tree():
+    return parse_sections(REPORT.read_text(encoding="utf-8"))
+
+
+def test_report_has_title_four_parts_eight_areas_forty_recommendations():
+    root = tree()
+    assert root.title == "亚太命运共同体展望"
+    sections = list(walk(root))
+    parts = [s for s in sections if s.level == PART and s.title.startswith("第")]
+    areas = [s for s in sections if s.level == AREA]
+    recs = [s for s in sections if s.level == RECOMMENDATION]
+    assert [p.title[:4] for p in parts] == ["第一部分", "第二部分", "第三部分", "第四部分"]
+    assert [a.title for a in areas] == [
+        "（一）政治", "（二）经济", "（三）金融", "（四）连通", "（五）科技", "（六）安全", "(七) 应对全球性挑战", "(八) 民心相通",
+    ]
+    assert len(recs) == 40
+    assert recs[0].title.startswith("1.1 ") and recs[-1].title.startswith("8.4 ")
+    assert all(r.path[:2] == ("亚太命运共同体展望", "第四部分 中国的战略选择和亚太愿景") for r in recs)
+
+
+def test_inconsistent_heading_marks_give_the_same_levels():
+    # '### 第三部分' is a part like '## 第一部分'; '### （三）金融' an area like '## （一）政治'.
+    text = "# T\n\n## 第一部分 甲\n\n正文。\n\n### 第二部分 乙\n\n正文。\n\n### （三）金融\n\n3.1 建议一。\n\n## **(七) 挑战**\n\n7.1 建议二。\n"
+    root = parse_sections(text)
+    levels = [(s.title, s.level) for s in walk(root)][1:]
+    assert levels == [("第一部分 甲", 1), ("第二部分 乙", 1), ("（三）金融", 2), ("3.1 建议一", 3), ("(七) 挑战", 2), ("7.1 建议二", 3)]
+
+
+def test_page_break_continuation_is_one_paragraph():
+    text = "# T\n\n## 第一部分 甲\n\n这一段在页尾被截断，没有\n\n\n\n结束，直到这里。\n\n下一段。\n"
+    part = parse_sections(text).children[0]
+    spans = [text[p.start : p.end] for p in part.paragraphs]
+    assert spans == ["这一段在页尾被截断，没有\n\n\n\n结束，直到这里。", "下一段。"]
+
+
+def test_a_number_that_continues_a_cut_sentence_is_not_a_recommendation():
+    # In the report, '103.3 亿美元' continues a sentence cut by a page break.
+    text = "# T\n\n## 第一部分 甲\n\n### （一）乙\n\n1.1 建议，金额为\n\n103.3 亿美元。\n"
+    recs = [s for s in walk(parse_sections(text)) if s.level == RECOMMENDATION]
+    assert [r.title for r in recs] == ["1.1 建议"]
+
+
+def test_cover_and_back_matter_are_kept_apart_from_the_body():
+    root = tree()
+    assert root.paragraphs[0].kind == "cover"
+    back = root.children[-1]
+    assert back.title.startswith("封底") and [p.kind for p in back.paragraphs] == ["back"]
+    text = REPORT.read_text(encoding="utf-8")
+    assert "ciss@tsinghua.edu.cn" in text[back.paragraphs[0].start : back.paragraphs[0].end]
+
+
+def test_sentence_end_detection():
+    assert is_complete("结束了。") and is_complete("他说：“好。”") and is_complete("Done.")
+    assert not is_complete("一个“化整为零”") and not is_complete("在 2025")
