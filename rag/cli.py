@@ -177,6 +177,40 @@ def show(
     typer.echo(body.rstrip("\r\n"))
 
 
+@app.command("eval")
+def eval_(
+    gold: Optional[list[Path]] = typer.Argument(None, help="Gold JSONL files [default: the project's eval/gold_*.jsonl]."),
+    k: int = typer.Option(10, "--k", "-k", help="Passages retrieved per question."),
+    mode: str = typer.Option(config.DEFAULT_MODE, "--mode", help="Mode to evaluate (without --compare)."),
+    compare: bool = typer.Option(False, "--compare", help="Evaluate every mode side by side."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the Markdown report to this file."),
+    corpus: Optional[Path] = CorpusOpt,
+    index_dir: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Score retrieval against a gold Q&A set, per language, difficulty and question type."""
+    from .evaluate import compare as compare_modes
+    from .evaluate import load_gold, render_markdown, report_json
+
+    if k <= 0:
+        raise RagError(f"--k must be a positive number of passages, not {k}")
+    paths = gold or sorted((config.project_root() / "eval").glob("gold_*.jsonl"))
+    if not paths:
+        raise RagError("no gold files given and none found under eval/gold_*.jsonl")
+    cases = load_gold(paths)
+    assistant = _assistant(corpus, index_dir, model)
+    modes = list(config.COMPARE_MODES) if compare else [mode]
+    reports = compare_modes(assistant, cases, modes, k=k)
+    markdown = render_markdown(reports)
+    if out:
+        out.write_text(markdown + "\n", encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(report_json(reports), ensure_ascii=False, indent=1))
+    else:
+        typer.echo(markdown)
+
+
 def main() -> None:
     """Entry point: library errors become one line on stderr and exit code 2, never a traceback."""
     try:

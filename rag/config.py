@@ -12,6 +12,8 @@ DEFAULT_MODEL = "multilingual-e5-small-q4"
 DEFAULT_K = 5
 DEFAULT_MODE = "hybrid"
 MODES = ("hybrid", "dense", "bm25")
+#: What `rag eval --compare` runs side by side.
+COMPARE_MODES = ("bm25", "dense", "hybrid")
 #: Reciprocal rank fusion constant (1-based ranks).
 RRF_K = 60
 #: Longest question accepted as is; longer ones are truncated with a notice.
