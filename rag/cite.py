@@ -53,7 +53,7 @@ class Context:
     text: str
     after: str
     section: tuple[str, ...]
-    passage_id: str | None
+    passage_ids: tuple[str, ...]
 
 
 def _within(doc: Document, start: int, end: int, lines: int) -> tuple[str, str]:
@@ -75,7 +75,7 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
         if p.id == spec:
             doc = by_source[p.source]
             before, after = _within(doc, p.start, p.end, context_lines)
-            return Context(doc, p.start, p.end, p.line_start, p.line_end, before, p.text, after, p.section, p.id)
+            return Context(doc, p.start, p.end, p.line_start, p.line_end, before, p.text, after, p.section, (p.id,))
     m = _LINE_REF.match(spec)
     if not m:
         raise CitationError(f"{spec!r} is neither a passage id (corpus/<file>#N) nor a line reference (corpus/<file>:L40)")
@@ -98,4 +98,4 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
     covering = [p for p in passages if p.source == doc.source and p.start < max(end, start + 1) and p.end > start]
     before, after = _within(doc, start, max(end, start), context_lines)
     section = covering[0].section if covering else ()
-    return Context(doc, start, end, a, b, before, text, after, section, covering[0].id if covering else None)
+    return Context(doc, start, end, a, b, before, text, after, section, tuple(p.id for p in covering))

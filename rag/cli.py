@@ -170,8 +170,8 @@ def show(
     typer.echo(f"{ctx.document.source}:L{ctx.line_start}-{ctx.line_end}  (chars {ctx.start}-{ctx.end})")
     if ctx.section:
         typer.echo(" > ".join(ctx.section))
-    if ctx.passage_id:
-        typer.echo(f"passage {ctx.passage_id}")
+    if ctx.passage_ids:
+        typer.echo(("passage " if len(ctx.passage_ids) == 1 else "passages ") + ", ".join(ctx.passage_ids))
     typer.echo("")
     body = ctx.before + (typer.style(ctx.text, bold=True) if color else f"【{ctx.text}】") + ctx.after
     typer.echo(body.rstrip("\r\n"))
@@ -214,7 +214,9 @@ def eval_(
 def main() -> None:
     """Entry point: library errors become one line on stderr and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RagError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -59,3 +59,32 @@ def hash_assistant(report_corpus, tmp_path):
     from rag.assistant import Assistant
 
     return Assistant(corpus_dir=report_corpus, index_dir=tmp_path / "indexes", encoder=HashEncoder(), on_notice=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def real_env(tmp_path_factory):
+    """Environment for the real default model: a session cache (converted once) and index dir."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    index = tmp_path_factory.mktemp("real-index")
+    return {"RAG_CACHE_DIR": str(cache), "RAG_INDEX_DIR": str(index)}
+
+
+@pytest.fixture(scope="session")
+def real_assistant(real_env):
+    """The product as shipped: default model, the project's corpus, index built once per session."""
+    import os
+
+    from rag.assistant import Assistant
+
+    old = {k: os.environ.get(k) for k in real_env}
+    os.environ.update(real_env)
+    try:
+        a = Assistant(on_notice=lambda m: None)
+        a.index()
+        yield a
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
