@@ -211,6 +211,23 @@ def eval_(
         typer.echo(markdown)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    workers: int = typer.Option(4, "--workers", help="Questions answered at once (threads)."),
+    corpus: Optional[Path] = CorpusOpt,
+    index_dir: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Serve the HTTP API (POST /ask, POST /ask/batch, GET /passages/…, GET /healthz; docs at /docs)."""
+    try:
+        from .server import serve as run_server
+    except ImportError as exc:
+        raise RagError(f"the server needs the 'serve' extra ({exc.name} is missing): pip install -e '.[serve]'") from None
+    run_server(host=host, port=port, assistant=_assistant(corpus, index_dir, model), workers=workers)
+
+
 def main() -> None:
     """Entry point: library errors become one line on stderr and exit code 2, never a traceback."""
     try:
