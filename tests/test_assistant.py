@@ -1,0 +1,51 @@
+"""The Python API, with the tiny hash encoder (fast) and, where answers matter, the real model."""
+
+import json
+
+import pytest
+
+from rag.errors import EmptyQuestionError
+
+from .conftest import ROOT
+
+
+def test_answer_json_has_the_documented_fields(hash_assistant):
+    out = hash_assistant.ask("东盟的中心地位", k=3, id="q1").to_dict()
+    assert out["id"] == "q1" and out["not_found"] in (True, False) and len(out["passages"]) == 3
+    for rank, p in enumerate(out["passages"], start=1):
+        assert p["rank"] == rank
+        assert {"score", "source", "start", "end", "line_start", "line_end", "section", "text"} <= set(p)
+        hl = p["highlight"]
+        assert p["start"] <= hl["start"] < hl["end"] <= p["end"]
+        assert p["text"][hl["start"] - p["start"] : hl["end"] - p["start"]] == hl["text"]
+    json.dumps(out, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_traditional_and_simplified_questions_get_the_same_passages(hash_assistant, mode):
+    simp = hash_assistant.ask("中国亚太战略的指导理念是什么？", mode=mode)
+    trad = hash_assistant.ask("中國亞太戰略的指導理念是什麼？", mode=mode)
+    assert [h.passage.id for h in simp.hits] == [h.passage.id for h in trad.hits]
+
+
+def test_empty_question_raises_a_library_error(hash_assistant):
+    with pytest.raises(EmptyQuestionError):
+        hash_assistant.ask(" \n ")
+
+
+def test_every_mode_returns_k_distinct_passages(hash_assistant):
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = hash_assistant.ask("RCEP 和 IPEF", k=7, mode=mode).hits
+        assert len(hits) == 7 and len({h.passage.id for h in hits}) == 7
+
+
+def test_real_model_answers_both_languages(real_assistant):
+    zh = real_assistant.ask("东盟在地区合作中的中心地位是什么？", k=5)
+    assert any("中心" in h.passage.text and "东盟" in h.passage.text for h in zh.hits[:3])
+    en = real_assistant.ask("What does the report recommend on population ageing?", k=5)
+    assert "人口老龄化" in en.hits[0].passage.text
+    ipef = real_assistant.ask("What is the Indo-Pacific Economic Framework?", k=5)
+    assert any("印太经济框架" in h.passage.text for h in ipef.hits[:3])
+    text = (ROOT / "corpus/ciss-2022-asia-pacific-community-outlook.txt").read_bytes().decode()
+    for h in zh.hits + en.hits:
+        assert text[h.passage.start : h.passage.end] == h.passage.text
