@@ -15,7 +15,7 @@ from .index import Index
 #: How many passages each retriever hands to fusion.
 CANDIDATES = 50
 #: How many Chinese terms an English question borrows from its lexical expansion for the dense side.
-BRIDGE_TERMS = 12
+BRIDGE_TERMS = 20
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

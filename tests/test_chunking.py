@@ -76,7 +76,7 @@ def test_sentences_end_at_chinese_sentence_marks():
 def test_indexed_text_joins_page_breaks_and_adds_the_section_path():
     _, passages = report_passages()
     p = next(p for p in passages if "\n\n" in p.text and p.kind == "prose")
-    text = indexed_text(p, ChunkSettings())
+    text = indexed_text(p, ChunkSettings(section_in_text=True))
     assert "\n\n" not in text
     assert text.startswith(" > ".join(p.section))
     assert "\n" not in indexed_text(p, ChunkSettings(section_in_text=False))
