@@ -256,7 +256,10 @@ def current_version(index_dir: Path, model: str) -> Path:
     pointer = root / "CURRENT"
     if not pointer.is_file():
         raise IndexMissingError(f"no index for model {model!r} under {index_dir}; build it with: rag index")
-    name = pointer.read_text(encoding="utf-8").strip()
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"index pointer {pointer} is unreadable ({exc}); rebuild with: rag index") from None
     path = root / name
     if not name or "/" in name or not path.is_dir():
         raise IndexCorruptError(f"index pointer {pointer} names a missing version {name!r}; rebuild with: rag index")
@@ -269,7 +272,7 @@ def read_manifest(path: Path) -> Manifest:
         if raw.get("format") != FORMAT:
             raise IndexCorruptError(f"index {path} has format {raw.get('format')}, expected {FORMAT}; rebuild with: rag index")
         return Manifest(**raw)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # AttributeError: JSON, but not an object
         raise IndexCorruptError(f"index manifest in {path} is unreadable ({exc}); rebuild with: rag index") from None
 
 

@@ -232,7 +232,7 @@ def test_appending_a_paragraph_does_not_change_earlier_sections(text, gap, parag
                    "line break that follows it, so the passage starts with whitespace and line_start names the line before")
 def test_an_over_long_sentence_cut_at_a_clause_starts_its_next_passage_on_text():
     text = "正文，\n\n" + "很" * 300 + "。\n"  # minimal reproducer found by the properties above
-    passages = split_passages(document(text))
+    passages = split_passages(document(text), ChunkSettings(max_chars=300))
     assert [p.text[:1] for p in passages] == ["正", "很"]
     assert [p.line_start for p in passages] == [1, 3]
 
