@@ -70,6 +70,7 @@ class Assistant:
         self._docs: list[Document] | None = None
         self._index: Index | None = None
         self._query_encoder = None
+        self._grounder = None
         self._lock = threading.RLock()
 
     # -- loading -----------------------------------------------------------------------------
@@ -84,6 +85,7 @@ class Assistant:
 
         with self._lock:
             self._docs = None
+            self._grounder = None
             encoder = self.encoder or load_passage_encoder(self.model)
             path = build_index(self.documents(), self.index_dir, self.model, encoder, self.chunking, progress, self.index_type)
             self._index = load_index(path)
@@ -134,7 +136,19 @@ class Assistant:
         index = self.index()
         encoder = self.query_encoder() if mode != "bm25" else None
         hits = search(index, q.text, k, mode, encoder)
-        return Answer(question=question, hits=hits, not_found=False, id=id, notices=q.notices)
+        grounding = self.grounder()(q.text, q.lang)
+        notices = q.notices
+        if grounding.not_found:
+            notices += ("the report never mentions " + ", ".join(grounding.missing),)
+        return Answer(question=question, hits=hits, not_found=grounding.not_found or not hits, id=id, notices=notices)
+
+    def grounder(self):
+        from .abstain import Grounder
+
+        with self._lock:
+            if self._grounder is None:
+                self._grounder = Grounder([d.text for d in self.documents()])
+            return self._grounder
 
     def passages(self) -> list[Passage]:
         return self.index().passages

@@ -45,7 +45,13 @@ def _print_answer(answer, color: bool) -> None:
     from .cite import reference
 
     if answer.not_found:
-        typer.secho("The report does not seem to answer this question; the closest passages are:", fg="yellow")
+        reason = next((n for n in answer.notices if n.startswith("the report never mentions")), "")
+        typer.secho(
+            "Not found: the report does not seem to answer this question"
+            + (f" ({reason})" if reason else "")
+            + "; the closest passages are:",
+            fg="yellow" if color else None,
+        )
     for hit in answer.hits:
         p = hit.passage
         head = f"[{hit.rank}] {' > '.join(p.section[1:] or p.section)}"
