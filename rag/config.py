@@ -13,7 +13,7 @@ DEFAULT_K = 5
 DEFAULT_MODE = "hybrid"
 MODES = ("hybrid", "dense", "bm25")
 #: What `rag eval --compare` runs side by side.
-COMPARE_MODES = ("bm25", "dense", "hybrid")
+COMPARE_MODES = ("hybrid", "dense", "bm25")
 #: Reciprocal rank fusion constant (1-based ranks).
 RRF_K = 60
 #: Longest question accepted as is; longer ones are truncated with a notice.
