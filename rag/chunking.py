@@ -97,7 +97,16 @@ def _split_long(text: str, span: tuple[int, int], max_chars: int) -> list[tuple[
             pieces.append((cur, m.start()))
             cur = m.start()
     pieces.append((cur, e))
-    return pieces
+    return [_trim(text, a, b) for a, b in pieces if text[a:b].strip()]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """A span without the whitespace (page breaks) at its ends."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 def _pack(spans: list[tuple[int, int]], max_chars: int) -> list[list[tuple[int, int]]]:

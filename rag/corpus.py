@@ -88,10 +88,13 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
 
 def source_name(path: Path, corpus_dir: Path) -> str:
     """How citations name a file: relative to the corpus folder's parent, e.g. `corpus/report.txt`."""
-    return path.resolve().relative_to(corpus_dir.resolve().parent).as_posix()
+    return path.absolute().relative_to(corpus_dir.absolute().parent).as_posix()
 
 
 def load_document(path: Path, corpus_dir: Path) -> Document:
+    root = corpus_dir.resolve()
+    if path.is_symlink() and not path.resolve().is_relative_to(root):
+        raise CorpusError(f"corpus file {path} is a link to {path.resolve()}, outside the corpus folder; copy the file in instead")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:

@@ -63,7 +63,7 @@ def _heading(block: _Block) -> tuple[str, int | None] | None:
     """(title, level or None for "by # count") if the block is a one-line heading."""
     if "\n" in block.text or "\r" in block.text:
         return None
-    line = block.text.strip()
+    line = block.text.strip().lstrip("\ufeff")  # a byte-order mark before the first heading
     md = _MD_HEADING.match(line)
     hashes = None
     if md:
@@ -135,7 +135,8 @@ def parse_sections(text: str) -> Section:
             title, level = head
             flush()
             if level is None:
-                hashes = len(_MD_HEADING.match(block.text.strip()).group(1)) if block.text.lstrip().startswith("#") else 2
+                bare = block.text.strip().lstrip("\ufeff")
+                hashes = len(_MD_HEADING.match(bare).group(1)) if bare.startswith("#") else 2
                 level = TITLE if (not root.title and i < first_prose) else max(PART, min(hashes - 1, AREA))
             if level == TITLE and not root.title:
                 root.title, root.path, root.heading = title, (title,), (block.start, block.end)

@@ -228,13 +228,17 @@ def test_appending_a_paragraph_does_not_change_earlier_sections(text, gap, parag
                 assert after.get(i) == p.section, (i, text[i], p.section, after.get(i))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG rag.chunking._split_long: a piece cut after a clause mark keeps the "
-                   "line break that follows it, so the passage starts with whitespace and line_start names the line before")
 def test_an_over_long_sentence_cut_at_a_clause_starts_its_next_passage_on_text():
     text = "正文，\n\n" + "很" * 300 + "。\n"  # minimal reproducer found by the properties above
     passages = split_passages(document(text), ChunkSettings(max_chars=300))
     assert [p.text[:1] for p in passages] == ["正", "很"]
     assert [p.line_start for p in passages] == [1, 3]
+
+
+def test_a_byte_order_mark_does_not_hide_the_title():
+    from rag.sections import parse_sections
+
+    assert parse_sections("\ufeff# 标题\n\n## 第一部分 甲\n\n正文。\n").title == "标题"
 
 
 def test_the_real_report_satisfies_the_same_invariants():
