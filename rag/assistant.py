@@ -130,7 +130,7 @@ class Assistant:
         """The k passages that best answer `question` (Chinese, Traditional Chinese or English)."""
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             raise InvalidArgumentError(f"k must be a positive whole number, not {k!r}")
-        if mode not in config.MODES:
+        if mode not in config.MODES + config.VARIANTS:
             raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(config.MODES)}")
         q: Question = prepare(question)
         index = self.index()

@@ -34,6 +34,32 @@ class ChunkSettings:
     section_in_text: bool = False
     version: int = 1
 
+    @classmethod
+    def with_overrides(cls, pairs: list[str]) -> "ChunkSettings":
+        """Settings from `name=value` strings (e.g. `max_chars=300`, `section_in_text=true`)."""
+        from .errors import InvalidArgumentError
+
+        values: dict = {}
+        fields = {f: type(getattr(cls(), f)) for f in cls.__dataclass_fields__}
+        for pair in pairs:
+            name, sep, raw = pair.partition("=")
+            name = name.strip()
+            if not sep or name not in fields or name == "version":
+                raise InvalidArgumentError(f"bad chunking setting {pair!r}; use name=value with name one of "
+                                           + ", ".join(f for f in fields if f != "version"))
+            if fields[name] is bool:
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise InvalidArgumentError(f"{name} takes true or false, not {raw!r}")
+                values[name] = raw.lower() in ("true", "1", "yes")
+            else:
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise InvalidArgumentError(f"{name} takes a whole number, not {raw!r}") from None
+                if values[name] <= 0:
+                    raise InvalidArgumentError(f"{name} must be positive")
+        return cls(**values)
+
     def digest(self) -> str:
         """Changes when a setting or the parsing/chunking code changes, so indexes are rebuilt."""
         h = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())

@@ -191,6 +191,9 @@ def eval_(
     compare: bool = typer.Option(False, "--compare", help="Evaluate every mode side by side."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the Markdown report to this file."),
+    chunking: Optional[list[str]] = typer.Option(
+        None, "--chunking", help="Evaluate other chunking, e.g. --chunking max_chars=300 (own index, built if needed)."
+    ),
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
@@ -205,7 +208,15 @@ def eval_(
     if not paths:
         raise RagError("no gold files given and none found under eval/gold_*.jsonl")
     cases = load_gold(paths)
-    assistant = _assistant(corpus, index_dir, model)
+    extra = {}
+    if chunking:
+        from .chunking import ChunkSettings
+
+        settings = ChunkSettings.with_overrides(chunking)
+        base = index_dir or config.default_index_dir()
+        extra = {"chunking": settings}
+        index_dir = base / f"eval-{settings.digest()}"
+    assistant = _assistant(corpus, index_dir, model, **extra)
     modes = list(config.COMPARE_MODES) if compare else [mode]
     reports = compare_modes(assistant, cases, modes, k=k)
     markdown = render_markdown(reports)

@@ -12,8 +12,11 @@ DEFAULT_MODEL = "multilingual-e5-small-q4"
 DEFAULT_K = 5
 DEFAULT_MODE = "hybrid"
 MODES = ("hybrid", "dense", "bm25")
+#: Measurement variants: the same retrievers without one lever, for `rag eval --compare`.
+#: "-nobridge": English questions do not borrow Chinese terms for the dense side.
+VARIANTS = ("hybrid-nobridge", "dense-nobridge")
 #: What `rag eval --compare` runs side by side.
-COMPARE_MODES = ("hybrid", "dense", "bm25")
+COMPARE_MODES = ("hybrid", "dense", "bm25", *VARIANTS)
 #: Reciprocal rank fusion constant (1-based ranks).
 RRF_K = 60
 #: Longest question accepted as is; longer ones are truncated with a notice.

@@ -108,8 +108,9 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
     """The k best passages for a prepared question text; `encoder` is needed unless mode is bm25."""
     if k <= 0:
         raise InvalidArgumentError(f"k must be a positive number of passages, not {k}")
-    if mode not in config.MODES:
+    if mode not in config.MODES + config.VARIANTS:
         raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(config.MODES)}")
+    mode, _, variant = mode.partition("-")
     from .lexical import expand_query
 
     depth = max(CANDIDATES, k)
@@ -117,7 +118,8 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
     qvec = None
     dense: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
-        qvec = encoder.encode_queries([dense_query(question, tokens)])[0]
+        qtext = question if variant == "nobridge" else dense_query(question, tokens)
+        qvec = encoder.encode_queries([qtext])[0]
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []
     if mode in ("bm25", "hybrid"):
