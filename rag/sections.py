@@ -59,13 +59,13 @@ def _blocks(text: str) -> list[_Block]:
     return [_Block(m.start(), m.end(), m.group()) for m in _BLOCK.finditer(text)]
 
 
-def _heading(block: _Block) -> tuple[str, int | None] | None:
-    """(title, level or None for "by # count") if the block is a one-line heading."""
+def _heading(block: _Block) -> tuple[str, int | None, int] | None:
+    """(title, level or None when only its marks tell, number of `#`) if the block is a heading."""
     if "\n" in block.text or "\r" in block.text:
         return None
     line = block.text.strip().lstrip("\ufeff")  # a byte-order mark before the first heading
     md = _MD_HEADING.match(line)
-    hashes = None
+    hashes = 0
     if md:
         hashes = len(md.group(1))
         line = md.group(2)
@@ -74,13 +74,13 @@ def _heading(block: _Block) -> tuple[str, int | None] | None:
         line = bold.group(1)
     title = line.strip().strip("*").strip()
     if _PART.match(title) and len(title) <= 60:
-        return title, PART
+        return title, PART, hashes
     if _AREA.match(title) and len(title) <= 40 and not _SENTENCE_PUNCT.search(title[4:]):
-        return title, AREA
+        return title, AREA, hashes
     if md:
-        return (title, None) if title else None
+        return (title, None, hashes) if title else None
     if bold and len(title) <= 60:
-        return title, None
+        return title, None, hashes
     return None
 
 
@@ -132,11 +132,10 @@ def parse_sections(text: str) -> Section:
     for i, block in enumerate(blocks):
         head = _heading(block)
         if head is not None:
-            title, level = head
+            title, level, hashes = head
             flush()
             if level is None:
-                bare = block.text.strip().lstrip("\ufeff")
-                hashes = len(_MD_HEADING.match(bare).group(1)) if bare.startswith("#") else 2
+                hashes = hashes or 2  # a bold line without `#` ranks like `##`
                 level = TITLE if (not root.title and i < first_prose) else max(PART, min(hashes - 1, AREA))
             if level == TITLE and not root.title:
                 root.title, root.path, root.heading = title, (title,), (block.start, block.end)

@@ -61,6 +61,17 @@ def hash_assistant(report_corpus, tmp_path):
     return Assistant(corpus_dir=report_corpus, index_dir=tmp_path / "indexes", encoder=HashEncoder(), on_notice=lambda m: None)
 
 
+def built_hash_assistant(folder: Path):
+    """An Assistant over a copy of the report in `folder`, hash encoder, index already built."""
+    from rag.assistant import Assistant
+
+    (folder / "corpus").mkdir()
+    shutil.copy(REPORT, folder / "corpus" / REPORT.name)
+    a = Assistant(corpus_dir=folder / "corpus", index_dir=folder / "indexes", encoder=HashEncoder(), on_notice=lambda m: None)
+    a.index()
+    return a
+
+
 @pytest.fixture(scope="session")
 def real_env(tmp_path_factory):
     """Environment for the real default model: a session cache (converted once) and index dir."""

@@ -28,7 +28,7 @@ from rag.corpus import load_document
 from rag.errors import CorpusError, RagError
 from rag.sections import parse_sections, walk
 
-from .conftest import REPORT, HashEncoder
+from .conftest import REPORT, built_hash_assistant
 
 EXAMPLES = int(os.environ.get("RAG_PROPERTY_EXAMPLES", "300"))
 PROPS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -251,16 +251,7 @@ def test_the_real_report_satisfies_the_same_invariants():
 # -- question fuzzing ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory):
-    import shutil
-
-    from rag.assistant import Assistant
-
-    d = tmp_path_factory.mktemp("fuzz")
-    (d / "corpus").mkdir()
-    shutil.copy(REPORT, d / "corpus" / REPORT.name)
-    a = Assistant(corpus_dir=d / "corpus", index_dir=d / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
-    a.index()
-    return a
+    return built_hash_assistant(tmp_path_factory.mktemp("fuzz"))
 
 
 SURROGATE = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)  # lone surrogates (only via the API)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import socket
 import threading
 import time
@@ -21,21 +20,14 @@ from fastapi.testclient import TestClient
 from rag import config
 from rag.server import MAX_BATCH, MAX_BODY_BYTES, MAX_K, create_app
 
-from .conftest import REPORT, ROOT, HashEncoder
+from .conftest import REPORT, ROOT, HashEncoder, built_hash_assistant
 
 SOURCE = "corpus/" + REPORT.name
 
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory):
-    from rag.assistant import Assistant
-
-    d = tmp_path_factory.mktemp("server")
-    (d / "corpus").mkdir()
-    shutil.copy(REPORT, d / "corpus" / REPORT.name)
-    a = Assistant(corpus_dir=d / "corpus", index_dir=d / "indexes", encoder=HashEncoder(), on_notice=lambda m: None)
-    a.index()
-    return a
+    return built_hash_assistant(tmp_path_factory.mktemp("server"))
 
 
 @pytest.fixture(scope="module")
