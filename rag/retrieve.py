@@ -15,7 +15,7 @@ from .index import Index
 #: How many passages each retriever hands to fusion.
 CANDIDATES = 50
 #: How many Chinese terms an English question borrows from its lexical expansion for the dense side.
-BRIDGE_TERMS = 20
+BRIDGE_TERMS = 8
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -83,24 +83,25 @@ def best_sentence(index: Index, position: int, qvec: np.ndarray | None, tokens: 
     return passage.sentences[0]
 
 
-def bridge_terms(tokens: list[str], n: int = BRIDGE_TERMS) -> list[str]:
-    """Chinese words of an English question's lexical expansion (report terms, CC-CEDICT), distinct.
+def bridge_terms(tokens: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[str]:
+    """Chinese words of an English question's lexical expansion (report terms, CC-CEDICT) that the
+    corpus uses, distinct, in expansion order.
 
     e5 matches English to Chinese only loosely; appending these words to the question moves its
-    vector toward the passages that use them (dev set: English dense Recall@5 0.68 -> 0.86).
+    vector toward the passages that use them (README, "Choices": English dense Recall@5 0.74 -> 0.94).
     """
     out: list[str] = []
     for t in tokens:
-        if len(t) >= 2 and _CJK.search(t) and t not in out and not any(t in o for o in out):
+        if len(t) >= 2 and t in vocabulary and _CJK.search(t) and t not in out and not any(t in o for o in out):
             out.append(t)
     return out[:n]
 
 
-def dense_query(question: str, tokens: list[str]) -> str:
+def dense_query(question: str, tokens: list[str], vocabulary) -> str:
     """What the dense side embeds: the question, plus bridge terms when it has no Chinese."""
     if _CJK.search(question):
         return question
-    terms = bridge_terms(tokens)
+    terms = bridge_terms(tokens, vocabulary)
     return question + " " + " ".join(terms) if terms else question
 
 
@@ -118,7 +119,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
     qvec = None
     dense: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
-        qtext = question if variant == "nobridge" else dense_query(question, tokens)
+        qtext = question if variant == "nobridge" else dense_query(question, tokens, index.lexical.vocab)
         qvec = encoder.encode_queries([qtext])[0]
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []

@@ -26,3 +26,13 @@ def test_search_rejects_bad_k_and_mode(hash_assistant):
         hash_assistant.ask("东盟", k=0)
     with pytest.raises(InvalidArgumentError):
         hash_assistant.ask("东盟", mode="magic")
+
+
+def test_bridge_terms_keep_distinct_chinese_words_the_corpus_uses():
+    from rag.retrieve import bridge_terms, dense_query
+
+    tokens = ["ageing", "人口老龄化", "人口", "老龄化", "老龄", "银发族", "population", "人口老龄化"]
+    vocab = {"人口老龄化", "人口", "老龄化", "老龄"}
+    assert bridge_terms(tokens, vocab) == ["人口老龄化"]  # parts of a kept word and unknown words add nothing
+    assert dense_query("What about ageing?", tokens, vocab) == "What about ageing? 人口老龄化"
+    assert dense_query("人口老龄化怎么办？", tokens, vocab) == "人口老龄化怎么办？"  # Chinese questions are left alone
