@@ -134,7 +134,7 @@ def choose_index_type(n_vectors: int, requested: str = "auto") -> str:
     below 20k that stays under ~2 ms, a fraction of the 10-18 ms it takes to embed the question;
     above, it soon costs as much as the embedding. HNSW answers in 0.1-0.5 ms with recall@10 of
     1.000 at 100k and 0.990 at 1M (efSearch 256), for ~18 % more memory and a build (9 s per
-    100k, 2 min per 1M vectors) that is small next to embedding them (~1 h per 100k on this CPU).
+    100k, 2 min per 1M vectors) that is small next to embedding them (~35 min per 100k on this CPU).
     IVF-PQ is never picked: it is for when memory matters more than recall (0.54 here)."""
     if requested != "auto":
         return requested
