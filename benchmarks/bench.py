@@ -90,6 +90,7 @@ def env_with(**extra: str) -> dict[str, str]:
     env.pop("RAG_CORPUS_DIR", None)
     env.pop("RAG_MODEL", None)
     env.pop("RAG_QUERY_ENGINE", None)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")  # this checkout's rag
     env.update(extra)
     return env
 
