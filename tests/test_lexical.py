@@ -280,3 +280,18 @@ def test_load_and_search_are_fast(tmp_path):
     search_s = (time.perf_counter() - t0) / 20
     assert load_s < 0.05, load_s
     assert search_s < 0.002, search_s
+
+
+def test_dictionary_file_is_read_in_place_and_agrees_with_the_entries(tmp_path):
+    entries = {"ageing": ["老龄化", "老化"], "ipef": ["印太经济框架"], "san francisco": ["三藩市", "旧金山"], "zebra": ["斑马"]}
+    cache = tmp_path / "dict.json"
+    lexical._write_dictionary_file(cache, {"build": "test"}, entries)
+    found = lexical._DictionaryFile(cache)
+    assert found.header["stamp"] == {"build": "test"}
+    assert dict(found) == entries and len(found) == 4
+    assert found["san francisco"] == ["三藩市", "旧金山"]
+    assert "missing" not in found and found.get('quo"te') is None
+    json.loads(cache.read_text(encoding="utf-8"))  # still one valid JSON document
+    cache.write_bytes(cache.read_bytes()[:-5])
+    with pytest.raises(ValueError):
+        lexical._DictionaryFile(cache)
