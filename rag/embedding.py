@@ -56,6 +56,21 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def _quiet_loading() -> None:
+    """Loading a model prints a weights progress bar and a prompt notice on every run: noise on a
+    CLI's stderr. Errors still get through."""
+    import logging
+
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 class SentenceTransformerEncoder:
     """Any sentence-transformers model: a local directory, or a hub name when a hub is reachable."""
 
@@ -69,6 +84,7 @@ class SentenceTransformerEncoder:
             raise ModelError(
                 "sentence-transformers is not installed; install the 'st' extra: pip install -e '.[st]'"
             ) from exc
+        _quiet_loading()
         target = path or name
         try:
             if Path(target).exists():
