@@ -295,3 +295,20 @@ def test_dictionary_file_is_read_in_place_and_agrees_with_the_entries(tmp_path):
     cache.write_bytes(cache.read_bytes()[:-5])
     with pytest.raises(ValueError):
         lexical._DictionaryFile(cache)
+
+
+def test_bm25_scores_equal_the_bm25s_reference_on_the_report():
+    """Our numpy BM25 (fast to load, no scipy) must score exactly as bm25s does (k1 1.5, b 0.75)."""
+    bm25s = pytest.importorskip("bm25s")
+    from rag.chunking import ChunkSettings, indexed_text, split_passages
+    from rag.corpus import load_document
+
+    from .conftest import REPORT
+
+    texts = [indexed_text(p, ChunkSettings()) for p in split_passages(load_document(REPORT, REPORT.parent))]
+    ours = LexicalIndex.build(texts)
+    ref = bm25s.BM25(k1=1.5, b=0.75)
+    ref.index([tokenize(t) for t in texts], show_progress=False)
+    for q in ["东盟在地区合作中的中心地位", "人口老龄化 人口老龄化", "IPEF 印太经济框架", "RCEP 东盟 东盟 东盟"]:
+        qt = tokenize(q)
+        np.testing.assert_allclose(ours.score(qt), ref.get_scores(qt), rtol=1e-5, atol=1e-5)
