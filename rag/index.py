@@ -62,12 +62,6 @@ class Index:
     term_pairs: dict[str, set[str]]
     path: Path
 
-    def by_id(self, passage_id: str) -> Passage | None:
-        for p in self.passages:
-            if p.id == passage_id:
-                return p
-        return None
-
 
 def model_slug(model: str) -> str:
     """A folder name for a model: readable, and distinct for distinct names or paths."""

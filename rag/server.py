@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import config
-from .errors import CitationError, EmptyQuestionError, InvalidArgumentError, RagError
+from .errors import CitationError, InvalidArgumentError, RagError
 
 log = logging.getLogger("rag.server")
 

@@ -1,6 +1,3 @@
-import json
-import os
-
 import pytest
 
 from rag.errors import IndexCorruptError, IndexMissingError
