@@ -52,3 +52,14 @@ def test_line_numbers_count_every_kind_of_line_end(tmp_path):
     f.write_bytes("a\r\nb\rc\nd".encode())
     doc = load_document(f, tmp_path)
     assert [doc.line_of(doc.text.index(c)) for c in "abcd"] == [1, 2, 3, 4]
+
+
+def test_a_file_over_the_size_limit_is_named(tmp_path, monkeypatch):
+    import rag.corpus
+
+    monkeypatch.setattr(rag.corpus, "MAX_FILE_BYTES", 10)
+    f = tmp_path / "huge.txt"
+    f.write_text("这是一个很长的文件。" * 5, encoding="utf-8")
+    with pytest.raises(CorpusError, match="too large") as err:
+        load_document(f, tmp_path)
+    assert "huge.txt" in str(err.value)
