@@ -70,7 +70,10 @@ def best_sentence(index: Index, position: int, qvec: np.ndarray | None, tokens: 
     if len(passage.sentences) == 1:
         return passage.sentences[0]
     if qvec is not None:
-        units = np.flatnonzero((index.unit_passage == position) & (index.unit_sentence >= 0))
+        # A passage's units are contiguous rows (written passage by passage): find them by bisection,
+        # not by scanning every unit of the index for each hit.
+        lo, hi = np.searchsorted(index.unit_passage, [position, position + 1])
+        units = lo + np.flatnonzero(index.unit_sentence[lo:hi] >= 0)
         if len(units):
             sims = index.vectors[units] @ qvec
             return passage.sentences[int(index.unit_sentence[units[int(np.argmax(sims))]])]
