@@ -135,12 +135,19 @@ class Assistant:
         q: Question = prepare(question)
         index = self.index()
         encoder = self.query_encoder() if mode != "bm25" else None
-        hits = search(index, q.text, k, mode, encoder)
+        from .abstain import CHECK_PASSAGES, unstated
+
+        # The not-found check reads the best few passages even when fewer are asked for.
+        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder)
         grounding = self.grounder()(q.text, q.lang)
         notices = q.notices
         if grounding.not_found:
             notices += ("the report never mentions " + ", ".join(grounding.missing),)
-        return Answer(question=question, hits=hits, not_found=grounding.not_found or not hits, id=id, notices=notices)
+        reason = None if grounding.not_found else unstated(q.text, q.lang, hits)
+        if reason:
+            notices += (reason,)
+        not_found = grounding.not_found or reason is not None or not hits
+        return Answer(question=question, hits=hits[:k], not_found=not_found, id=id, notices=notices)
 
     def grounder(self):
         from .abstain import Grounder

@@ -475,6 +475,15 @@ def _lemmas(word: str) -> list[str]:
     return out
 
 
+def translations(word: str) -> list[str]:
+    """Every CC-CEDICT Chinese rendering of an English word or any of its base forms."""
+    dictionary = english_dictionary()
+    out: list[str] = []
+    for lemma in _lemmas(word.lower()):
+        out.extend(dictionary.get(lemma, ()))
+    return list(dict.fromkeys(out))
+
+
 def _rank_candidates(words: Iterable[str]) -> list[str]:
     """Dictionary candidates, most frequent Chinese word first (rjieba's word frequencies), ties
     in dictionary order."""

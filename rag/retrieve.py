@@ -28,6 +28,8 @@ class Hit:
     rank: int
     highlight: tuple[int, int] | None = None
     dense_score: float | None = None
+    #: All sentences of the passage, best match first (the first is `highlight`).
+    sentences: tuple[tuple[int, int], ...] = ()
 
 
 def fuse(rankings: list[list[int]], k: int = config.RRF_K, weights: list[float] | None = None) -> list[tuple[int, float]]:
@@ -62,13 +64,15 @@ def dense_scores(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]
     return best
 
 
-def best_sentence(index: Index, position: int, qvec: np.ndarray | None, tokens: list[str] | None = None) -> tuple[int, int] | None:
-    """The sentence of a passage that best matches the question, by vector or else by shared terms."""
+def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens: list[str] | None = None) -> tuple[tuple[int, int], ...]:
+    """A passage's sentences, best match to the question first: by vector, else by shared terms.
+
+    The first is the highlight; the next ones let the not-found check look past it.
+    """
     passage = index.passages[position]
-    if not passage.sentences:
-        return None
-    if len(passage.sentences) == 1:
-        return passage.sentences[0]
+    spans = passage.sentences
+    if len(spans) <= 1:
+        return tuple(spans)
     if qvec is not None:
         # A passage's units are contiguous rows (written passage by passage): find them by bisection,
         # not by scanning every unit of the index for each hit.
@@ -76,14 +80,16 @@ def best_sentence(index: Index, position: int, qvec: np.ndarray | None, tokens: 
         units = lo + np.flatnonzero(index.unit_sentence[lo:hi] >= 0)
         if len(units):
             sims = index.vectors[units] @ qvec
-            return passage.sentences[int(index.unit_sentence[units[int(np.argmax(sims))]])]
+            order = [int(index.unit_sentence[units[i]]) for i in np.argsort(-sims, kind="stable")]
+            rest = sorted(set(range(len(spans))) - set(order))
+            return tuple(spans[i] for i in order + rest)
     if tokens:
         from .lexical import tokenize
 
         wanted = set(tokens)
-        overlap = [len(wanted & set(tokenize(passage.text[s - passage.start : e - passage.start]))) for s, e in passage.sentences]
-        return passage.sentences[int(np.argmax(overlap))]
-    return passage.sentences[0]
+        overlap = [len(wanted & set(tokenize(passage.text[s - passage.start : e - passage.start]))) for s, e in spans]
+        return tuple(spans[i] for i in sorted(range(len(spans)), key=lambda i: -overlap[i]))
+    return tuple(spans)
 
 
 def bridge_terms(tokens: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[str]:
@@ -138,13 +144,15 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
         ranked = fuse([dense_rank, [p for p, _ in lexical]])
     hits = []
     for rank, (pos, score) in enumerate(ranked[:k], start=1):
+        sentences = rank_sentences(index, pos, qvec, tokens)
         hits.append(
             Hit(
                 passage=index.passages[pos],
                 score=float(score),
                 rank=rank,
-                highlight=best_sentence(index, pos, qvec, tokens),
+                highlight=sentences[0] if sentences else None,
                 dense_score=dense.get(pos),
+                sentences=sentences,
             )
         )
     return hits

@@ -32,3 +32,73 @@ def test_the_flag_reaches_the_answer(hash_assistant):
     assert answer.not_found and answer.hits  # the closest passages are still listed
     assert any("旧金山" in n for n in answer.notices)
     assert not hash_assistant.ask("东盟的中心地位是什么？").not_found
+
+
+# -- the answer-type check ---------------------------------------------------------------------
+
+from dataclasses import dataclass
+
+from rag.abstain import Expectation, expected_answer, states, unstated
+from rag.chunking import Passage
+
+
+def test_questions_are_read_for_the_kind_of_answer_they_want():
+    assert expected_answer("2022年朝鲜共进行了多少次导弹试射？", "zh") == Expectation("number", "导弹")
+    assert expected_answer("2022年中国对东盟的直接投资流量是多少？", "zh") == Expectation("number", "流量")
+    assert expected_answer("投融资约有多大比例经由新加坡流转？", "zh") == Expectation("share")
+    assert expected_answer("How many Chinese students were enrolled at US universities?", "en") == Expectation("number", "students")
+    assert expected_answer("What was the total value of trade among RCEP members?", "en") == Expectation("number", "trade")
+    assert expected_answer("How many times did the strategy mention China?", "en") == Expectation("number")
+    assert expected_answer("How much did China contribute to growth?", "en") == Expectation("number")
+    assert expected_answer("自贸区谈判于哪一年正式完成？", "zh") == Expectation("date")
+    assert expected_answer("When did Xi Jinping put forward the initiative?", "en") == Expectation("date")
+    assert expected_answer("东盟的中心地位是什么？", "zh") is None
+    assert expected_answer("Why does the report call the region at a crossroads?", "en") is None
+
+
+def test_a_sentence_states_a_figure_a_share_or_a_date():
+    assert states("截至 2022 年 3 月，新加坡累计在华实际投资 1240 亿美元。", "number")
+    assert states("有必要突出以下六大关键着力点。", "number")
+    assert not states("2022 年发生了很多事。", "number")  # a year is not a figure
+    assert not states("6.5 推动朝鲜和美国等直接当事方解决彼此合理安全关切。", "number")  # a recommendation label
+    assert not states("规划对华“海陆空三位一体核威慑”。", "number")
+    assert states("约 70% 向沿线国家投融资的流转。", "share") and not states("同 14 个国家陆地接壤。", "share")
+    assert states("美国国务卿布林肯将于 2023 年初访华。", "date") and not states("一是落实全球发展倡议。", "date")
+
+
+@dataclass
+class _Hit:
+    passage: Passage
+    sentences: tuple = ()
+
+
+def _hit(text: str) -> _Hit:
+    spans, pos = [], 0
+    for piece in text.split("。"):
+        if piece:
+            spans.append((pos, pos + len(piece) + 1))
+            pos += len(piece) + 1
+    p = Passage("p", "r.txt", ("s",), 0, len(text), 1, 1, text, "prose", tuple(spans))
+    return _Hit(p, tuple(spans))
+
+
+def test_a_figure_must_be_about_the_thing_counted():
+    hits = [_hit("拜登政府的报告其中 60 多次提到中国。朝鲜半岛局势持续升温。")]
+    assert unstated("2022年朝鲜共进行了多少次导弹试射？", "zh", hits)
+    assert unstated("How many Chinese students study in the US?", "en", hits)
+    assert unstated("How many times did the report mention China?", "en", hits) is None
+    assert unstated("朝鲜半岛局势为何升温？", "zh", hits) is None  # not a number question
+
+
+def test_a_date_question_needs_a_date_near_the_top_of_a_passage():
+    assert unstated("谈判于哪一年完成？", "zh", [_hit("建设中国—东盟自贸区 3.0 版。引导双方合作。")])
+    assert unstated("倡议何时提出？", "zh", [_hit("该倡议由习近平主席在 2021 年 9 月提出。")]) is None
+
+
+def test_the_report_s_own_unanswerable_figures_are_flagged(real_assistant):
+    answer = real_assistant.ask("2022年朝鲜共进行了多少次导弹试射？")
+    assert answer.not_found and answer.hits
+    assert any("导弹" in n for n in answer.notices)
+    assert not real_assistant.ask("截至2022年3月，新加坡累计在华实际投资多少？").not_found
+    assert not real_assistant.ask("When did Xi Jinping put forward the Global Development Initiative?").not_found
+    assert real_assistant.ask("中国—东盟自贸区 3.0 版谈判于哪一年正式完成？", k=1).not_found  # checked past k
