@@ -695,6 +695,13 @@ class LexicalIndex:
             out[self.doc_ids[lo:hi]] += qtf * self.scores[lo:hi]
         return out
 
+    def postings(self, term: str) -> np.ndarray:
+        """Positions of the passages that contain ``term`` (a token), in passage order."""
+        i = self.vocab.get(term)
+        if i is None:
+            return np.zeros(0, dtype=np.int32)
+        return np.sort(self.doc_ids[self.indptr[i] : self.indptr[i + 1]])
+
     def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
         """The best ``k`` passages as (position, score), best first; only positive scores."""
         if k <= 0 or not query_tokens or self.n_docs == 0:

@@ -92,6 +92,38 @@ def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens:
     return tuple(spans)
 
 
+_ASKS_EXPANSION = re.compile(
+    r"缩写|全称|全名|代表什么|指的?是什么|指什么|是什么|什么意思|\bstands? for\b|\babbreviat|\bacronym|\bshort for\b"
+    r"|\bfull (?:name|form|title)\b|\bwhat (?:is|are|was|were) (?:the )?[A-Z0-9]{2,}",
+    re.I,
+)
+_ACRONYM = re.compile(r"(?<![A-Za-z0-9])([A-Z][A-Za-z]*[A-Z][A-Za-z0-9]*|[0-9]+[A-Z]s?|[A-Z]+[0-9]+)(?![A-Za-z0-9])")
+
+
+def definitions(index: Index, question: str) -> list[int]:
+    """Passages that spell out an acronym the question asks about, first definition first.
+
+    Only for questions that ask what an acronym is ("DOC是哪份文件的缩写", "What does IPEF stand
+    for?"), and only acronyms the report pairs with a Chinese term ("《南海各方行为宣言》(DOC)"):
+    the passages holding both, in reading order, since a report defines a term at first use.
+    """
+    if not _ASKS_EXPANSION.search(question):
+        return []
+    from .lexical import tokenize
+
+    out: list[int] = []
+    for m in _ACRONYM.finditer(question):
+        for token in tokenize(m.group(1)):
+            terms = index.term_pairs.get(token)
+            if not terms:
+                continue
+            for pos in index.lexical.postings(token):
+                text = index.passages[int(pos)].text
+                if int(pos) not in out and any(t in text for t in terms):
+                    out.append(int(pos))
+    return out
+
+
 def bridge_terms(tokens: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[str]:
     """Chinese words of an English question's lexical expansion (report terms, CC-CEDICT) that the
     corpus uses, distinct, in expansion order.
@@ -141,7 +173,11 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
     elif mode == "bm25":
         ranked = [(p, float(s)) for p, s in lexical]
     else:
-        ranked = fuse([dense_rank, [p for p, _ in lexical]])
+        rankings = [dense_rank, [p for p, _ in lexical]]
+        defining = definitions(index, question)
+        if defining:
+            rankings.append(defining)
+        ranked = fuse(rankings)
     hits = []
     for rank, (pos, score) in enumerate(ranked[:k], start=1):
         sentences = rank_sentences(index, pos, qvec, tokens)

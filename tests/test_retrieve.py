@@ -36,3 +36,27 @@ def test_bridge_terms_keep_distinct_chinese_words_the_corpus_uses():
     assert bridge_terms(tokens, vocab) == ["人口老龄化"]  # parts of a kept word and unknown words add nothing
     assert dense_query("What about ageing?", tokens, vocab) == "What about ageing? 人口老龄化"
     assert dense_query("人口老龄化怎么办？", tokens, vocab) == "人口老龄化怎么办？"  # Chinese questions are left alone
+
+
+def test_an_acronym_question_finds_where_the_report_spells_it_out(real_assistant):
+    from rag.retrieve import definitions
+
+    index = real_assistant.index()
+    lines = lambda ps: [index.passages[p].line_start for p in ps]  # noqa: E731
+    doc = definitions(index, "DOC是哪份文件的英文缩写？")
+    assert len(doc) == 2 and lines(doc) == sorted(lines(doc))  # both definitions, first use first
+    assert all("《南海各方行为宣言》" in index.passages[p].text for p in doc)
+    assert definitions(index, "What does CICA stand for?") == definitions(index, "CICA指的是什么机制？") != []
+    assert definitions(index, "东盟如何看待 IPEF？") == []  # not asking what the acronym is
+    assert definitions(index, "What does XYZ stand for?") == []  # an acronym the report never defines
+    top = real_assistant.ask("DOC是哪份文件的英文缩写？", k=3).hits
+    assert top[0].passage.line_start == lines(doc)[0] or top[1].passage.line_start == lines(doc)[0]
+
+
+def test_passage_sentences_are_ranked_best_first_and_the_first_is_the_highlight(real_assistant):
+    hits = real_assistant.ask("When did Xi Jinping put forward the Global Security Initiative?", k=3).hits
+    for h in hits:
+        assert h.highlight == h.sentences[0]
+        assert sorted(h.sentences) == sorted(h.passage.sentences)
+    p = hits[0].passage
+    assert any("2022 年 4 月" in p.text[s - p.start : e - p.start] for s, e in hits[0].sentences[:2])
