@@ -27,6 +27,8 @@ class Answer:
     not_found: bool = False
     id: str | None = None
     notices: tuple[str, ...] = ()
+    #: Why the report seems not to answer (a name it never mentions, a figure none of the best passages gives).
+    not_found_reason: str | None = None
 
     def to_dict(self) -> dict:
         """The JSON object `rag ask --json` prints for one question."""
@@ -35,6 +37,7 @@ class Answer:
             "question": self.question,
             "passages": [hit_to_dict(h) for h in self.hits],
             "not_found": self.not_found,
+            "not_found_reason": self.not_found_reason,
         }
 
 
@@ -140,14 +143,15 @@ class Assistant:
         # The not-found check reads the best few passages even when fewer are asked for.
         hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder)
         grounding = self.grounder()(q.text, q.lang)
-        notices = q.notices
         if grounding.not_found:
-            notices += ("the report never mentions " + ", ".join(grounding.missing),)
-        reason = None if grounding.not_found else unstated(q.text, q.lang, hits)
-        if reason:
-            notices += (reason,)
-        not_found = grounding.not_found or reason is not None or not hits
-        return Answer(question=question, hits=hits[:k], not_found=not_found, id=id, notices=notices)
+            reason = "the report never mentions " + ", ".join(grounding.missing)
+        else:
+            reason = unstated(q.text, q.lang, hits)
+        if reason is None and not hits:
+            reason = "no passage shares a word or meaning with the question"
+        return Answer(
+            question=question, hits=hits[:k], not_found=reason is not None, id=id, notices=q.notices, not_found_reason=reason
+        )
 
     def grounder(self):
         from .abstain import Grounder

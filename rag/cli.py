@@ -45,7 +45,7 @@ def _print_answer(answer, color: bool) -> None:
     from .cite import reference
 
     if answer.not_found:
-        reason = next((n for n in answer.notices if n.startswith("the report never mentions")), "")
+        reason = answer.not_found_reason
         typer.secho(
             "Not found: the report does not seem to answer this question"
             + (f" ({reason})" if reason else "")
