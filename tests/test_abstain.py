@@ -64,6 +64,7 @@ def test_a_sentence_states_a_figure_a_share_or_a_date():
     assert not states("规划对华“海陆空三位一体核威慑”。", "number")
     assert states("约 70% 向沿线国家投融资的流转。", "share") and not states("同 14 个国家陆地接壤。", "share")
     assert states("美国国务卿布林肯将于 2023 年初访华。", "date") and not states("一是落实全球发展倡议。", "date")
+    assert states("冷战结束后的30年间，亚洲维持了总体和平。", "date")  # "when" can be answered by a period
 
 
 @dataclass
