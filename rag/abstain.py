@@ -19,7 +19,12 @@ does not give the figure, however close its passages are in topic.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .retrieve import Hit
 
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 _CN_NUMERAL = re.compile(r"^[一二三四五六七八九十两几百千万多]")
@@ -161,7 +166,7 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
     return [head.lower(), *forms] if forms else None
 
 
-def unstated(question: str, lang: str, hits) -> str | None:
+def unstated(question: str, lang: str, hits: Sequence["Hit"]) -> str | None:
     """Why the best hits do not answer a number or date question (None when they may)."""
     want = expected_answer(question, lang)
     if want is None or not hits:
