@@ -254,7 +254,7 @@ DICT_CANDIDATES = 3
 DICT_MIN_HEADWORD_CHARS = 2
 #: Bump when the way the dictionary is filtered or cached changes (invalidates the cached JSON;
 #: v2: one sorted entry per line, read in place).
-_DICT_BUILD_VERSION = 2
+_DICT_BUILD_VERSION = 4
 
 _EN_STOPWORDS = frozenset(
     """a about above according after again against all also am an and any are as at be because
@@ -294,7 +294,8 @@ def _dict_word(w: str) -> str:
 
 def _gloss_keys(gloss: str) -> list[str]:
     """Normalized English keys of one CC-CEDICT sense: notes in brackets dropped, split at ';',
-    a leading 'to'/'a'/'the' dropped, at most four words; an acronym such as
+    a leading 'to'/'a'/'the' dropped, at most four words; a proper name before a comma
+    ("Chiang Mai, city in Thailand") is a key of its own; an acronym such as
     "Association of Southeast Asian Nations (ASEAN)" also gives the key "ASEAN"."""
     keys: list[str] = []
     body = _PAREN_RE.sub(" ", gloss)
@@ -305,6 +306,19 @@ def _gloss_keys(gloss: str) -> list[str]:
             if len(capitals) >= 2 and capitals[0][0] == acr[0]:
                 keys.append(acr)
     for alt in body.split(";"):
+        name, comma, rest = alt.partition(",")
+        name_words = _WORD_RE.findall(name)
+        rest_words = _WORD_RE.findall(rest)
+        # Only a name followed by a lower-case description: "Asia, Africa and Latin America" is a list.
+        if (
+            comma
+            and 0 < len(name_words) <= _MAX_GLOSS_WORDS
+            and all(w[0].isupper() for w in name_words)
+            and rest_words
+            and rest_words[0].islower()
+        ):
+            # "Chiang Mai, city in Thailand": the proper name before the description.
+            keys.append(" ".join(w if len(w) > 1 and w.isupper() else w.lower() for w in name_words))
         words = _WORD_RE.findall(alt.replace("'s", ""))
         if not words or len(words) > _MAX_GLOSS_WORDS + 1:
             continue

@@ -181,6 +181,14 @@ def test_dictionary_keeps_US_apart_from_us():
     assert "我们" not in expand_query("What did the US propose?", {})
 
 
+def test_dictionary_knows_place_names_glossed_with_a_description():
+    # CC-CEDICT: 清迈 /Chiang Mai, city in Thailand/ — the name before the comma is a key.
+    assert "清迈" in expand_query("What does the report propose on the Chiang Mai Initiative?", {})
+    assert lexical._gloss_keys("Chiang Mai, city in Thailand") == ["chiang mai"]
+    # A list of names is not a name and its description: "Asia" must not mean 亚非拉.
+    assert "asia" not in lexical._gloss_keys("Asia, Africa and Latin America")
+
+
 def test_dictionary_is_cached_as_json(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
     lexical.english_dictionary.cache_clear()
