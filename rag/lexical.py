@@ -458,6 +458,9 @@ def english_dictionary() -> Mapping[str, list[str]]:
     entries = _build_english_dictionary(path)
     try:
         _write_dictionary_file(cache, stamp, entries)
+        for old in cache.parent.glob("cedict-en-zh-v*.json"):
+            if old != cache:
+                old.unlink(missing_ok=True)  # files of earlier builds are never read again
     except OSError:
         pass  # a read-only cache directory only costs the rebuild next time
     return entries

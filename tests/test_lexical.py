@@ -191,11 +191,13 @@ def test_dictionary_knows_place_names_glossed_with_a_description():
 
 def test_dictionary_is_cached_as_json(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
+    stale = tmp_path / "cedict-en-zh-v0.json"  # what an earlier build of the dictionary left
+    stale.write_text("{}")
     lexical.english_dictionary.cache_clear()
     try:
         built = lexical.english_dictionary()
         files = list(tmp_path.iterdir())
-        assert [f.suffix for f in files] == [".json"]
+        assert [f.suffix for f in files] == [".json"] and not stale.exists()
         lexical.english_dictionary.cache_clear()
         assert lexical.english_dictionary() == built
     finally:
