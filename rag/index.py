@@ -29,7 +29,6 @@ from .hashing import sha256_file
 FORMAT = 1
 #: Sentences shorter than this are not embedded on their own.
 MIN_SENTENCE_CHARS = 8
-Notice = Callable[[str], None]
 
 
 @dataclass(frozen=True)

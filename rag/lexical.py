@@ -492,13 +492,14 @@ def _lemmas(word: str) -> list[str]:
     return out
 
 
+def _senses(word: str, dictionary: Mapping[str, list[str]]) -> list[str]:
+    """Dictionary candidates of every base form of a word together ("building" -> building, build)."""
+    return [c for lemma in _lemmas(word) for c in dictionary.get(lemma, ())]
+
+
 def translations(word: str) -> list[str]:
     """Every CC-CEDICT Chinese rendering of an English word or any of its base forms."""
-    dictionary = english_dictionary()
-    out: list[str] = []
-    for lemma in _lemmas(word.lower()):
-        out.extend(dictionary.get(lemma, ()))
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(_senses(word.lower(), english_dictionary())))
 
 
 def _rank_candidates(words: Iterable[str]) -> list[str]:
@@ -536,8 +537,7 @@ def _dictionary_terms(words: list[str], dictionary: dict[str, list[str]], per_ke
             continue
         w = words[i]
         if w not in _EN_STOPWORDS and not w.isdigit():
-            # Candidates of every base form together ("building" -> building, build).
-            hits = [c for lem in _lemmas(w) for c in dictionary.get(lem, ())]
+            hits = _senses(w, dictionary)
             if hits:
                 out.extend(_rank_candidates(hits)[:per_key])
         i += 1

@@ -21,15 +21,17 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 @dataclass(frozen=True)
 class Hit:
-    """A ranked passage; `highlight` is the absolute span of its sentence that best matches."""
+    """A ranked passage with its sentences (absolute spans), best match to the question first."""
 
     passage: Passage
     score: float
     rank: int
-    highlight: tuple[int, int] | None = None
-    dense_score: float | None = None
-    #: All sentences of the passage, best match first (the first is `highlight`).
     sentences: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def highlight(self) -> tuple[int, int] | None:
+        """The sentence that best matches the question."""
+        return self.sentences[0] if self.sentences else None
 
 
 def fuse(rankings: list[list[int]], k: int = config.RRF_K, weights: list[float] | None = None) -> list[tuple[int, float]]:
@@ -186,8 +188,6 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
                 passage=index.passages[pos],
                 score=float(score),
                 rank=rank,
-                highlight=sentences[0] if sentences else None,
-                dense_score=dense.get(pos),
                 sentences=sentences,
             )
         )

@@ -83,19 +83,11 @@ def real_env(tmp_path_factory):
 @pytest.fixture(scope="session")
 def real_assistant(real_env):
     """The product as shipped: default model, the project's corpus, index built once per session."""
-    import os
-
     from rag.assistant import Assistant
 
-    old = {k: os.environ.get(k) for k in real_env}
-    os.environ.update(real_env)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in real_env.items():
+            mp.setenv(k, v)
         a = Assistant(on_notice=lambda m: None)
         a.index()
         yield a
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

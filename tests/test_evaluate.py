@@ -73,7 +73,8 @@ P34 = passage(17, 33, 3, 4, "p34")  # 中间一句话。\r证据乙…: crosses 
 
 def hits(*passages: Passage, highlight: dict[str, tuple[int, int]] | None = None) -> list[Hit]:
     highlight = highlight or {}
-    return [Hit(passage=p, score=1.0 / r, rank=r, highlight=highlight.get(p.id)) for r, p in enumerate(passages, 1)]
+    return [Hit(passage=p, score=1.0 / r, rank=r, sentences=(highlight[p.id],) if p.id in highlight else ())
+            for r, p in enumerate(passages, 1)]
 
 
 def case(cid: str, evidence: tuple[str, ...], lang: str = "zh", difficulty: str = "easy", type: str = "fact") -> GoldCase:
