@@ -5,8 +5,10 @@ directly and offline).
 most four words) to Simplified headwords of two or more characters, earlier senses first.
 Filtering the 120 000-entry file takes about a second, so the result is built once into an
 SQLite file in the cache directory (``rag.config.cache_dir()``), named for :data:`VERSION` and
-the SHA-256 of the data file, and later processes look keys up in it without loading it (opening
-costs well under a millisecond; a question looks up a few dozen keys). The file is written to a
+the SHA-256 of the data file, and later processes look keys up in it without loading it
+(measured on a busy machine: hashing the 3.8 MB data file 13 ms, opening the store 0.5 ms, 37 ms
+the first time in a process, a lookup under 0.1 ms; a question looks up a few dozen keys). The
+file is written to a
 temporary name and renamed, so a reader never sees half a build; a read-only cache directory only
 costs the build in every process.
 """

@@ -5,6 +5,12 @@ character bigrams, Latin words are lower-cased (acronyms such as IPEF, RCEP, COP
 an acronym plural such as ``5Cs`` folded to ``5c``, an English plural folded to its singular),
 numbers are kept, punctuation is dropped.
 
+English words are reduced to their Snowball (Porter2) stems (``snowballstemmer``), replacing a
+hand-written plural folding that turned "news" into "new" and "series" into "sery". Measured with
+``rag eval eval/gold_dev.jsonl --compare``: every figure of every mode is the same with either
+(hybrid zh R@5 0.980, en R@5 0.960, MRR@10 0.913 / 0.819; bm25 en R@5 0.800), so the maintained
+library is used.
+
 Measured on eval/gold_dev.jsonl (Recall@5 over evidence spans): rjieba words + character bigrams,
 with the report's term pairs and the dictionary, lifts English questions from ~0.15 to ~0.75 while
 Chinese stays at ~0.90-0.94; Traditional questions score exactly as their Simplified forms.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from .text import CJK, CJK_RE, has_cjk, to_simplified
 
@@ -48,17 +55,23 @@ def normalize(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer  # pure Python, loaded on first use
+
+    return snowballstemmer.stemmer("english")
+
+
 def latin_token(word: str) -> str:
-    """Lower-case a Latin word; fold an acronym plural (5Cs -> 5c) and a plain English plural
-    (alliances -> alliance), so question words and report words meet."""
+    """Lower-case a Latin word; fold an acronym plural (5Cs -> 5c), and reduce an English word
+    to its Snowball (Porter2) stem (alliances, alliance -> allianc; news stays news), so
+    question words and report words meet."""
     m = _ACRONYM_PLURAL_RE.match(word)
     if m:
         return m.group(1).lower()
     w = word.lower()
-    if len(w) > 3 and w.isalpha() and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        if w.endswith("ies") and len(w) > 4:
-            return w[:-3] + "y"
-        return w[:-1]
+    if w.isalpha():
+        return _stemmer().stemWord(w)
     return w
 
 

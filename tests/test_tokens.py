@@ -50,3 +50,11 @@ def test_tokenize_empty_and_punctuation_only():
 def test_english_key_is_the_phrase_as_tokens_see_it():
     assert english_key("Out-competes") == english_key("out compete")
     assert english_key("印太经济框架") == ""
+
+
+def test_english_words_are_stemmed_not_mangled():
+    # The hand-written plural folding turned "news" into "new" and "series" into "sery".
+    assert tokenize("news") != tokenize("new")
+    assert tokenize("series") == tokenize("serie") != ["sery"]
+    assert tokenize("strengthening strengthened") == tokenize("strengthen strengthen")
+    assert tokenize("IPEF COP27 5.1") == ["ipef", "cop27", "5.1"]  # acronyms and numbers kept whole
