@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sqlite3
 
 import pytest
@@ -82,7 +84,7 @@ def test_built_once_into_the_cache_as_sqlite_named_for_the_data_and_version(fres
     assert again["climate change"] == ["气候变化"] and dict(again) == dict(built)
 
 
-def test_a_new_version_or_new_data_builds_a_new_file(fresh_cache, monkeypatch):
+def test_a_new_version_or_new_data_builds_a_new_file(fresh_cache, monkeypatch, tmp_path):
     cache, builds = fresh_cache
     english_dictionary()
     monkeypatch.setattr(dictionary, "VERSION", dictionary.VERSION + 1)
@@ -90,12 +92,20 @@ def test_a_new_version_or_new_data_builds_a_new_file(fresh_cache, monkeypatch):
     english_dictionary()
     names = [p.name for p in cache.iterdir()]
     assert len(builds) == 2 and len(names) == 1 and f"-v{dictionary.VERSION}-" in names[0]
-    import rag.hashing
 
-    monkeypatch.setattr(rag.hashing, "sha256_file", lambda path: "0" * 64)
+    data = tmp_path / "cedict.txt.gz"  # another release of the data file
+    data.write_bytes(b"other data")
+    monkeypatch.setattr(dictionary, "_cedict_path", lambda: data)
     english_dictionary.cache_clear()
     english_dictionary()
-    assert len(builds) == 3 and [p.name for p in cache.iterdir()] == [f"cedict-en-zh-v{dictionary.VERSION}-{'0' * 16}.sqlite"]
+    digest = hashlib.sha256(b"other data").hexdigest()
+    assert len(builds) == 3
+    assert [p.name for p in cache.iterdir()] == [f"cedict-en-zh-v{dictionary.VERSION}-{digest[:16]}.sqlite"]
+
+    os.utime(data, ns=(1, 1))  # the same data, touched: found by its hash, not built again
+    english_dictionary.cache_clear()
+    english_dictionary()
+    assert len(builds) == 3
 
 
 def test_a_damaged_cache_file_is_rebuilt(fresh_cache):
