@@ -7,7 +7,7 @@ Each index is built by ``rag.index.make_faiss_index`` (the product's own setting
 process over the same vectors, and reports: build seconds, the index's own size, the process's peak
 RSS (the float32 vectors themselves are n x 384 x 4 bytes: 15 MB, 154 MB, 1.5 GB), the latency of
 one question at a time (p50 / p95; ``rag`` asks one at a time) and recall@10 against exact search
-(Flat's answers). A BM25 row per size uses ``rag.lexical.LexicalIndex`` on random token lists.
+(Flat's answers). A BM25 row per size uses ``rag.bm25.LexicalIndex`` on random token lists.
 
 The data: dimension 384 like the model's, L2-normalised, drawn around n/1000 random centres (each
 vector's cosine to its centre ~0.75), because real embeddings are clustered and ANN indexes do
@@ -132,7 +132,7 @@ def child_bm25(n: int, nq: int, seed: int = 0) -> dict:
     """BM25 over n random 'passages' of 40-80 tokens from a 50k-word Zipf vocabulary."""
     import numpy as np
 
-    from rag.lexical import LexicalIndex
+    from rag.bm25 import LexicalIndex
 
     rng = np.random.default_rng(seed)
     vocab = 50_000
@@ -224,7 +224,7 @@ def main() -> int:
                           f"p50 {r['p50_ms']:.2f} ms, recall@10 {r['recall']:.3f}", file=sys.stderr, flush=True)
         if not args.no_bm25 and n <= 1_000_000:
             r = run_child(["bm25", str(n), str(nq)])
-            r.update(n=n, kind="BM25 (rag.lexical, random tokens)")
+            r.update(n=n, kind="BM25 (rag.bm25, random tokens)")
             rows.append(r)
             print(f"[{time.perf_counter() - t_start:6.0f} s] {fmt_n(n)} bm25: build {r['build_s']:.1f} s", file=sys.stderr, flush=True)
 

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .text import ARTICLES, CJK, FUNCTION_WORDS
+
 if TYPE_CHECKING:
     from .retrieve import Hit
 
@@ -31,11 +33,6 @@ _CN_NUMERAL = re.compile(r"^[一二三四五六七八九十两几百千万多]")
 #: rjieba tags for places, persons, organisations (not nz: it also tags words like 英文).
 _NAME_TAGS = {"ns", "nr", "nrt", "nrfg", "nt"}
 _EN_NAME = re.compile(r"(?<![\w'])([A-Z][a-z]+(?:[ -][A-Z][a-z]+)*)")
-_EN_NOT_NAMES = {
-    "What", "Which", "Who", "Whom", "Whose", "When", "Where", "Why", "How", "Does", "Did", "Do", "Is",
-    "Are", "Was", "Were", "The", "In", "On", "At", "According", "Apart", "By", "For", "From", "To",
-    "Of", "And", "Or", "As", "After", "Before", "During", "Under", "With", "This", "That", "These",
-}
 
 
 #: How many of the best passages the answer-type check reads, and how many of each passage's
@@ -56,12 +53,8 @@ _QTY_EN = re.compile(
     r"|\bwhat (?:share|percentage|proportion|fraction) of\b",
     re.I,
 )
-_EN_BREAK = {
-    "do", "does", "did", "is", "are", "was", "were", "has", "have", "had", "will", "would", "can", "could",
-    "should", "in", "on", "at", "by", "for", "from", "to", "of", "with", "among", "between", "during",
-    "since", "under", "over", "according", "that", "which", "who", "and", "or", "than", "as", "per",
-}
-_EN_SKIP = {"the", "a", "an", "total", "overall", "combined", "annual"}
+#: Words of a quantity phrase that are not the thing counted ("the total number of").
+_EN_SKIP = ARTICLES | {"total", "overall", "combined", "annual"}
 #: Counters, not things counted ("how many times"): the figure alone answers them.
 _EN_COUNTERS = {"times", "time", "people", "persons", "percent", "dollars", "years", "months", "days"}
 # A figure: a number that is not a year (nor a recommendation's "6.5" label), or a Chinese numeral
@@ -111,7 +104,7 @@ def _zh_head(question: str, m: re.Match) -> str | None:
     """The noun a Chinese count is about: the one after "多少次/几个", else the one before "多少"."""
     import rjieba
 
-    after = re.match(r"[个次名项家国位倍成条种]?([\u4e00-\u9fff]+)", question[m.end() :])
+    after = re.match(rf"[个次名项家国位倍成条种]?([{CJK}]+)", question[m.end() :])
     if after and after.group(1):
         words = rjieba.tag(after.group(1))
         nouns = []
@@ -122,7 +115,7 @@ def _zh_head(question: str, m: re.Match) -> str | None:
                 break
         if nouns:
             return nouns[-1]
-    before = re.search(r"([\u4e00-\u9fff]+)$", question[: m.start()])
+    before = re.search(rf"([{CJK}]+)$", question[: m.start()])
     if before:
         words = [w for w, _ in rjieba.tag(before.group(1))]
         while words and words[-1] in _ZH_FUNCTION:
@@ -137,10 +130,12 @@ def _en_head(rest: str) -> str | None:
     phrase = []
     for word in re.findall(r"[A-Za-z][A-Za-z'-]*|[^\sA-Za-z]", rest):
         low = word.lower()
-        if not word[0].isalpha() or low in _EN_BREAK:
+        if low in _EN_SKIP:
+            continue
+        # A function word (a verb's auxiliary, a preposition, a conjunction) ends the phrase.
+        if not word[0].isalpha() or low in FUNCTION_WORDS:
             break
-        if low not in _EN_SKIP:
-            phrase.append(word)
+        phrase.append(word)
     if not phrase or phrase[-1].lower() in _EN_COUNTERS:
         return None
     return phrase[-1]
@@ -160,7 +155,7 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
     """The strings that show a sentence names the head (None: the head cannot be judged)."""
     if lang == "zh":
         return [head]
-    from .lexical import translations
+    from .dictionary import translations
 
     forms = translations(head)
     return [head.lower(), *forms] if forms else None
@@ -238,12 +233,12 @@ def ground(question: str, flat: str, lower: str, lang: str) -> Grounding:
             if tag in _NAME_TAGS and len(word) >= 2 and not _CN_NUMERAL.match(word) and word not in flat:
                 missing.append(word)
     else:
-        from .lexical import english_dictionary
+        from .dictionary import english_dictionary
 
         dictionary = english_dictionary()
         for m in _EN_NAME.finditer(question):
-            words = [w for w in re.split(r"[ -]", m.group(1)) if w not in _EN_NOT_NAMES]
-            if not words or m.start() == 0 and len(words) == 1 and m.group(1).split()[0] in _EN_NOT_NAMES:
+            words = [w for w in re.split(r"[ -]", m.group(1)) if w.lower() not in FUNCTION_WORDS]
+            if not words or m.start() == 0 and len(words) == 1 and m.group(1).split()[0].lower() in FUNCTION_WORDS:
                 continue
             # Single capitalised words are mostly months, demonyms and surnames the dictionary
             # renders differently from the report (Trump, America, June): only names of two or

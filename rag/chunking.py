@@ -15,11 +15,18 @@ from pathlib import Path
 
 from .corpus import Document
 from .sections import Paragraph, Section, parse_sections, walk
+from .text import CJK
+
+#: Bump when output changes (passage boundaries, sentence spans, indexed text): the index
+#: records this number.
+VERSION = 1
 
 _SENTENCE = re.compile(r"[^。！？!?；;\r\n]*(?:[。！？!?；;]+[\"”’」』）)\]]*|(?=[\r\n])|$)")
 _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
 _LINE_GAP = re.compile(r"[ \t\u3000]*(?:\r\n|\r|\n)[\s]*")
-_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f“”‘’]")
+# Characters set without spaces between them: CJK ideographs, plus radicals, CJK punctuation,
+# kana, full-width forms and curly quotes (a line break between two of them is no word gap).
+_NO_SPACE = re.compile(f"[{CJK}\u2e80-\u33ff\u4dc0-\u4dff\uff00-\uffef“”‘’]")
 _MARKUP = re.compile(r"\*\*|^#+\s*", re.M)
 
 
@@ -157,7 +164,7 @@ def clean_text(text: str) -> str:
     def join(m: re.Match) -> str:
         before = text[m.start() - 1] if m.start() else ""
         after = text[m.end()] if m.end() < len(text) else ""
-        return "" if (_CJK.match(before) and _CJK.match(after)) else " "
+        return "" if (_NO_SPACE.match(before) and _NO_SPACE.match(after)) else " "
 
     return _MARKUP.sub("", _LINE_GAP.sub(join, text)).strip()
 

@@ -57,7 +57,7 @@ class Index:
     unit_sentence: np.ndarray  # int32, unit row -> sentence number in its passage, -1 for the passage
     vectors: np.ndarray  # float32 (units, dim), L2-normalised
     dense: object  # faiss.Index over `vectors`
-    lexical: object  # rag.lexical.LexicalIndex over the passages
+    lexical: object  # rag.bm25.LexicalIndex over the passages
     term_pairs: dict[str, set[str]]
     path: Path
 
@@ -171,7 +171,8 @@ def build_index(
     import faiss
     from filelock import FileLock
 
-    from .lexical import LexicalIndex, extract_term_pairs
+    from .bm25 import LexicalIndex
+    from .terms import extract_term_pairs
 
     t0 = time.perf_counter()
     root = model_dir(index_dir, model)
@@ -296,7 +297,7 @@ def load_index(path: Path, verify: bool = True) -> Index:
     """Load one index version, checking every file against the manifest's checksums."""
     import faiss
 
-    from .lexical import LexicalIndex
+    from .bm25 import LexicalIndex
 
     manifest = read_manifest(path)
     if verify:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from . import config
 from .errors import EmptyQuestionError
+from .text import detect_lang, to_simplified
+
+__all__ = ["Question", "prepare", "detect_lang", "to_simplified"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-_CJK = re.compile(r"[\u3400-\u9fff]")
-_converter = None
 
 
 @dataclass(frozen=True)
@@ -21,24 +22,8 @@ class Question:
 
     original: str
     text: str
-    lang: str  # "zh" or "en" (anything without CJK characters counts as "en")
+    lang: str  # "zh" or "en", as rag.text.detect_lang decides (the one rule for every consumer)
     notices: tuple[str, ...] = ()
-
-
-def to_simplified(text: str) -> str:
-    """Traditional Chinese to Simplified (OpenCC t2s), so 繁體 questions match the report."""
-    global _converter
-    if not _CJK.search(text):
-        return text
-    if _converter is None:
-        from opencc import OpenCC
-
-        _converter = OpenCC("t2s")
-    return _converter.convert(text)
-
-
-def detect_lang(text: str) -> str:
-    return "zh" if _CJK.search(text) else "en"
 
 
 def prepare(question: str, max_chars: int = config.MAX_QUESTION_CHARS) -> Question:

@@ -11,12 +11,12 @@ from . import config
 from .chunking import Passage
 from .errors import InvalidArgumentError
 from .index import Index
+from .text import detect_lang, has_cjk
 
 #: How many passages each retriever hands to fusion.
 CANDIDATES = 50
 #: How many Chinese terms an English question borrows from its lexical expansion for the dense side.
 BRIDGE_TERMS = 8
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens:
             rest = sorted(set(range(len(spans))) - set(order))
             return tuple(spans[i] for i in order + rest)
     if tokens:
-        from .lexical import tokenize
+        from .tokens import tokenize
 
         wanted = set(tokens)
         overlap = [len(wanted & set(tokenize(passage.text[s - passage.start : e - passage.start]))) for s, e in spans]
@@ -111,7 +111,7 @@ def definitions(index: Index, question: str) -> list[int]:
     """
     if not _ASKS_EXPANSION.search(question):
         return []
-    from .lexical import tokenize
+    from .tokens import tokenize
 
     out: list[int] = []
     for m in _ACRONYM.finditer(question):
@@ -135,14 +135,15 @@ def bridge_terms(tokens: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[s
     """
     out: list[str] = []
     for t in tokens:
-        if len(t) >= 2 and t in vocabulary and _CJK.search(t) and t not in out and not any(t in o for o in out):
+        if len(t) >= 2 and t in vocabulary and has_cjk(t) and t not in out and not any(t in o for o in out):
             out.append(t)
     return out[:n]
 
 
 def dense_query(question: str, tokens: list[str], vocabulary) -> str:
-    """What the dense side embeds: the question, plus bridge terms when it has no Chinese."""
-    if _CJK.search(question):
+    """What the dense side embeds: the question, plus bridge terms when it is English
+    (:func:`rag.text.detect_lang`)."""
+    if detect_lang(question) == "zh":
         return question
     terms = bridge_terms(tokens, vocabulary)
     return question + " " + " ".join(terms) if terms else question
@@ -155,7 +156,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
     if mode not in config.MODES + config.VARIANTS:
         raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(config.MODES)}")
     mode, _, variant = mode.partition("-")
-    from .lexical import expand_query
+    from .expand import expand_query
 
     depth = max(CANDIDATES, k)
     tokens = expand_query(question, index.term_pairs)

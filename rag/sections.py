@@ -22,6 +22,9 @@ _COMPLETE = re.compile(r"[。！？!?；;…:：.]['\"”’」』）)\]》]*\s*
 _LINKISH = re.compile(r"<?(?:https?://|mailto:|www\.)\S+|\S+@\S+\.\w+|\]\(")
 _CLAUSE_END = re.compile(r"[，。；：！？,;:!?]")
 
+#: Bump when output changes (the section tree, paragraph spans): the index records this number.
+VERSION = 1
+
 #: Levels of the report's structure.
 TITLE, PART, AREA, RECOMMENDATION = 0, 1, 2, 3
 MATTER_MAX_CHARS = 120

@@ -1,0 +1,187 @@
+"""BM25 over a report's passages: :class:`LexicalIndex`.
+
+A plain BM25 (Lucene idf and scoring, k1=1.5, b=0.75: the same scores as bm25s's default method,
+checked against bm25s in the tests) over pre-computed per-term score lists, saved as ``.npz``
+(``allow_pickle=False``) plus JSON. bm25s itself is not used at run time: its import pulls in
+scipy (~160 ms), and scoring ~500 passages needs nothing but numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .tokens import TOKEN_MODE, tokenize
+
+__all__ = ["VERSION", "K1", "B", "LexicalIndex"]
+
+#: Bump when output changes (scores, the stored layout): the index records this number.
+VERSION = 1
+
+K1 = 1.5
+B = 0.75
+_FORMAT = "rag-lexical-bm25"
+_FORMAT_VERSION = 1  # the file layout load() reads
+_ARRAYS = "bm25.npz"
+_META = "bm25.json"
+
+
+class LexicalIndex:
+    """BM25 over a list of passages, scores pre-computed per term (a CSC-like layout): for term
+    ``t`` the passages ``doc_ids[indptr[t]:indptr[t+1]]`` score ``scores[indptr[t]:indptr[t+1]]``."""
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        indptr: np.ndarray,
+        doc_ids: np.ndarray,
+        scores: np.ndarray,
+        n_docs: int,
+        params: dict | None = None,
+    ) -> None:
+        self.vocab = vocab
+        self.indptr = indptr
+        self.doc_ids = doc_ids
+        self.scores = scores
+        self.n_docs = int(n_docs)
+        self.params = dict(params or {"k1": K1, "b": B})
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    @classmethod
+    def build(cls, texts: list[str], *, k1: float = K1, b: float = B, tokenizer=None) -> LexicalIndex:
+        """Index ``texts`` with :func:`tokenize` (or ``tokenizer``); a passage's position in
+        ``texts`` is its id in search results."""
+        tok = tokenizer or tokenize
+        docs = [Counter(tok(t)) for t in texts]
+        n = len(docs)
+        lengths = np.array([sum(c.values()) for c in docs], dtype=np.float64)
+        avgdl = float(lengths.mean()) if n and lengths.sum() > 0 else 1.0
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for d, counts in enumerate(docs):
+            for term, tf in counts.items():
+                postings.setdefault(term, []).append((d, tf))
+        vocab = {term: i for i, term in enumerate(sorted(postings))}
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        doc_ids: list[int] = []
+        scores: list[float] = []
+        for term, i in vocab.items():
+            plist = postings[term]
+            df = len(plist)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            for d, tf in plist:
+                norm = k1 * (1.0 - b + b * lengths[d] / avgdl)
+                doc_ids.append(d)
+                scores.append(idf * tf / (tf + norm))
+            indptr[i + 1] = len(doc_ids)
+        return cls(
+            vocab,
+            indptr,
+            np.asarray(doc_ids, dtype=np.int32),
+            np.asarray(scores, dtype=np.float32),
+            n,
+            {"k1": k1, "b": b, "tokens": TOKEN_MODE if tokenizer is None else "custom"},
+        )
+
+    def score(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 score of every passage (a repeated query token counts once per repetition)."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for term, qtf in Counter(query_tokens).items():
+            i = self.vocab.get(term)
+            if i is None:
+                continue
+            lo, hi = self.indptr[i], self.indptr[i + 1]
+            # doc ids within one term are unique, so fancy-index += is exact.
+            out[self.doc_ids[lo:hi]] += qtf * self.scores[lo:hi]
+        return out
+
+    def postings(self, term: str) -> np.ndarray:
+        """Positions of the passages that contain ``term`` (a token), in passage order."""
+        i = self.vocab.get(term)
+        if i is None:
+            return np.zeros(0, dtype=np.int32)
+        return np.sort(self.doc_ids[self.indptr[i] : self.indptr[i + 1]])
+
+    def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
+        """The best ``k`` passages as (position, score), best first; only positive scores."""
+        if k <= 0 or not query_tokens or self.n_docs == 0:
+            return []
+        s = self.score(query_tokens)
+        pos = np.flatnonzero(s > 0)
+        if pos.size == 0:
+            return []
+        # Best first; ties by passage position, so results are deterministic.
+        order = np.lexsort((pos, -s[pos]))[:k]
+        return [(int(pos[j]), float(s[pos[j]])) for j in order]
+
+    # --- persistence: numpy arrays without pickle, JSON for the vocabulary -------------------
+
+    def save(self, directory: Path) -> None:
+        """Write ``bm25.npz`` (numeric arrays, no pickle) and ``bm25.json`` (format, parameters,
+        vocabulary) into ``directory``, each through a temporary file and a rename."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        terms = [""] * len(self.vocab)
+        for term, i in self.vocab.items():
+            terms[i] = term
+        arrays_tmp = directory / (_ARRAYS + ".tmp")
+        with open(arrays_tmp, "wb") as fh:
+            np.savez(fh, indptr=self.indptr, doc_ids=self.doc_ids, scores=self.scores)
+        meta = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "n_docs": self.n_docs,
+            "n_postings": int(self.doc_ids.size),
+            "params": self.params,
+            "terms": terms,
+        }
+        meta_tmp = directory / (_META + ".tmp")
+        meta_tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        arrays_tmp.replace(directory / _ARRAYS)
+        meta_tmp.replace(directory / _META)
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        """Load an index written by :meth:`save` (no pickle involved). Raises
+        :class:`~rag.errors.IndexMissingError` if there is none and
+        :class:`~rag.errors.IndexCorruptError` if its files are garbled or disagree."""
+        from rag.errors import IndexCorruptError, IndexMissingError
+
+        directory = Path(directory)
+        meta_path, arrays_path = directory / _META, directory / _ARRAYS
+        if not meta_path.is_file() or not arrays_path.is_file():
+            raise IndexMissingError(f"no lexical index in {directory}")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
+                raise ValueError(f"not a {_FORMAT} v{_FORMAT_VERSION} index")
+            terms = meta["terms"]
+            n_docs = int(meta["n_docs"])
+            with np.load(arrays_path, allow_pickle=False) as z:
+                indptr, doc_ids, scores = z["indptr"], z["doc_ids"], z["scores"]
+            consistent = (
+                isinstance(terms, list)
+                and indptr.ndim == 1
+                and indptr.size == len(terms) + 1
+                and doc_ids.shape == scores.shape
+                and doc_ids.ndim == 1
+                and int(indptr[0]) == 0
+                and int(indptr[-1]) == doc_ids.size == int(meta.get("n_postings", -1))
+                and not (indptr.size > 1 and bool(np.any(np.diff(indptr) < 0)))
+                and not (doc_ids.size and (int(doc_ids.min()) < 0 or int(doc_ids.max()) >= n_docs))
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+            # What damaged files raise: unreadable (OSError), bad JSON or arrays (ValueError,
+            # json's JSONDecodeError included), missing keys or array members (KeyError), a JSON
+            # value of the wrong shape (TypeError, AttributeError), a garbled .npz (BadZipFile, EOFError).
+            raise IndexCorruptError(f"damaged lexical index in {directory}: {exc}") from exc
+        if not consistent:
+            raise IndexCorruptError(f"damaged lexical index in {directory}: its files disagree")
+        vocab = {term: i for i, term in enumerate(terms)}
+        return cls(vocab, indptr, doc_ids, scores, n_docs, meta.get("params"))

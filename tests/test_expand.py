@@ -1,0 +1,117 @@
+"""Query expansion: a question's tokens, plus the Chinese an English question needs."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.bm25 import LexicalIndex
+from rag.dictionary import english_dictionary
+from rag.expand import expand_query
+from rag.terms import extract_term_pairs
+from rag.tokens import tokenize
+
+PASSAGES = [
+    "2022年，美国提出“印太经济框架”（IPEF），试图在供应链、清洁能源等领域拉拢东盟国家。",
+    "《区域全面经济伙伴关系协定》(RCEP)于2022年1月1日正式生效，区域内贸易更加便利。",
+    "美国防长提出“集合威慑”（Integrated deterrence）的概念，强化同盟体系。",
+    "中国与东盟国家全面有效落实《南海各方行为宣言》(DOC)，争取早日达成“南海行为准则”(COC)。",
+    "气候变化是全人类面临的共同挑战，中美两国在气候问题上开展对话。",
+    "亚太地区的经济增长依赖开放包容的区域合作架构。",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory):
+    """The CC-CEDICT store is built in a temporary cache shared by the run, never the user's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RAG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rag-cache"))
+    english_dictionary.cache_clear()
+    yield
+    english_dictionary.cache_clear()
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def index() -> LexicalIndex:
+    return LexicalIndex.build(PASSAGES)
+
+
+@pytest.fixture(scope="module")
+def pairs() -> dict[str, set[str]]:
+    return extract_term_pairs("\n".join(PASSAGES))
+
+
+def top(index: LexicalIndex, tokens: list[str]) -> int:
+    hits = index.search(tokens, 3)
+    assert hits, f"nothing found for {tokens}"
+    return hits[0][0]
+
+
+def test_acronym_query_finds_the_passage_containing_it(index, pairs):
+    assert top(index, expand_query("What is RCEP?", pairs)) == 1
+    assert top(index, expand_query("COC磋商进展如何？", pairs)) == 3
+
+
+def test_an_acronym_in_a_chinese_question_adds_the_reports_term(pairs):
+    assert set(tokenize("南海行为准则")) <= set(expand_query("COC磋商进展如何？", pairs))
+
+
+def test_traditional_question_matches_simplified_text(index, pairs):
+    assert top(index, expand_query("報告如何描述氣候變化與中美對話？", pairs)) == 4
+    assert top(index, expand_query("《區域全面經濟夥伴關係協定》何時生效？", pairs)) == 1
+
+
+def test_spelled_out_english_name_expands_to_the_reports_chinese_term(index, pairs):
+    toks = expand_query("What is the Indo-Pacific Economic Framework?", pairs, use_dictionary=False)
+    assert set(tokenize("印太经济框架")) <= set(toks)
+    assert top(index, toks) == 0
+    # Lower-case typing works; an unrelated lower-case phrase with the same initials does not.
+    assert set(tokenize("印太经济框架")) <= set(
+        expand_query("indo-pacific economic framework", pairs, use_dictionary=False)
+    )
+    assert "框架" not in expand_query("What Is Particularly Effective For it?", pairs, use_dictionary=False)
+
+
+def test_english_phrase_from_term_pairs(index, pairs):
+    toks = expand_query("How does the report describe integrated deterrence?", pairs, use_dictionary=False)
+    assert "集合" in toks and "威慑" in toks
+    assert top(index, toks) == 2
+
+
+def test_chinese_question_is_just_tokenized(pairs):
+    q = "亚太地区的经济增长依赖什么？"
+    assert expand_query(q, pairs) == tokenize(q)
+
+
+def test_english_stopwords_are_dropped(pairs):
+    toks = expand_query("What does the report say about the?", pairs)
+    assert not {"what", "the", "doe", "does", "about", "report"} & set(toks)
+
+
+def test_dictionary_lets_english_questions_match_chinese_passages(index):
+    toks = expand_query("How do China and the US talk about climate change?", {})
+    assert "气候" in toks
+    assert top(index, toks) == 4
+    assert top(index, expand_query("Which alliance system does deterrence strengthen?", {})) == 2
+
+
+def test_dictionary_keeps_US_apart_from_us():
+    assert "美国" in expand_query("What did the US propose?", {})
+    assert "我们" not in expand_query("What did the US propose?", {})
+
+
+def test_dictionary_knows_place_names_glossed_with_a_description():
+    assert "清迈" in expand_query("What does the report propose on the Chiang Mai Initiative?", {})
+
+
+def test_options_turn_the_dictionary_and_pairs_off(pairs):
+    q = "How do China and the US talk about climate change under the IPEF?"
+    bare = expand_query(q, pairs, use_pairs=False, use_dictionary=False)
+    assert not any("\u4e00" <= c <= "\u9fff" for t in bare for c in t)
+    assert "框架" in expand_query(q, pairs, use_dictionary=False)
+    assert "气候" in expand_query(q, pairs, use_pairs=False)
+
+
+def test_empty_query_returns_nothing(pairs):
+    assert expand_query("", pairs) == []
+    assert expand_query("   ", pairs) == []
