@@ -221,7 +221,9 @@ def eval_(
     reports = compare_modes(assistant, cases, modes, k=k)
     markdown = render_markdown(reports)
     if out:
-        out.write_text(markdown + "\n", encoding="utf-8")
+        from . import atomic
+
+        atomic.write_text(out, markdown + "\n")
     if as_json:
         typer.echo(json.dumps(report_json(reports), ensure_ascii=False, indent=1))
     else:
