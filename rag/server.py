@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import config
+from .chunking import passage_to_dict
 from .errors import CitationError, InvalidArgumentError, RagError
 
 log = logging.getLogger("rag.server")
@@ -270,19 +271,7 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
                 hint = " (send the '#' of a passage id as %23: /passages/corpus/<file>%23<n>)"
             raise CitationError(f"no passage {passage_id!r}{hint}")
         ctx = assistant.show(p.id, context_lines=context)
-        return {
-            "id": p.id,
-            "source": p.source,
-            "section": list(p.section),
-            "start": p.start,
-            "end": p.end,
-            "line_start": p.line_start,
-            "line_end": p.line_end,
-            "kind": p.kind,
-            "text": p.text,
-            "before": ctx.before,
-            "after": ctx.after,
-        }
+        return {**passage_to_dict(p), "before": ctx.before, "after": ctx.after}
 
     @app.get("/healthz", summary="Model, passages and index version")
     async def healthz() -> dict:
