@@ -132,6 +132,9 @@ def real_env(tmp_path_factory, session_cache):
     return {"RAG_CACHE_DIR": str(session_cache), "RAG_INDEX_DIR": str(index)}
 
 
+# The quality guard (tests/test_quality.py, marker `quality`) asks the shipped product the gold
+# questions: it takes `real_assistant` (so it is `slow`, and runs in CI's full run) and scores the
+# answers with rag.evaluate (`compare(real_assistant, load_gold([...]), COMPARE_MODES, k=10)`).
 @pytest.fixture(scope="session")
 def real_assistant(real_env):
     """The product as shipped: default model, the project's corpus, index built once per session."""
