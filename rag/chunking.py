@@ -91,6 +91,39 @@ class Passage:
     sentences: tuple[tuple[int, int], ...]
 
 
+def passage_to_dict(p: Passage) -> dict:
+    """The JSON form of a passage, every field in declaration order (tuples as lists): what the
+    index stores, and what `rag ask --json` and the HTTP API return for a passage or a hit."""
+    return {
+        "id": p.id,
+        "source": p.source,
+        "section": list(p.section),
+        "start": p.start,
+        "end": p.end,
+        "line_start": p.line_start,
+        "line_end": p.line_end,
+        "text": p.text,
+        "kind": p.kind,
+        "sentences": [list(s) for s in p.sentences],
+    }
+
+
+def passage_from_dict(d: dict) -> Passage:
+    """The passage `passage_to_dict` wrote (extra keys, such as a hit's rank, are ignored)."""
+    return Passage(
+        id=d["id"],
+        source=d["source"],
+        section=tuple(d["section"]),
+        start=d["start"],
+        end=d["end"],
+        line_start=d["line_start"],
+        line_end=d["line_end"],
+        text=d["text"],
+        kind=d["kind"],
+        sentences=tuple((int(s), int(e)) for s, e in d["sentences"]),
+    )
+
+
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Sentences of text[start:end] as absolute spans, ended by 。！？；(and their closing quotes)."""
     spans = []

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .chunking import Passage
+from .chunking import Passage, passage_to_dict
 from .corpus import Document
 from .errors import CitationError
 from .retrieve import Hit
@@ -20,20 +20,10 @@ def reference(p: Passage) -> str:
 
 
 def hit_to_dict(hit: Hit) -> dict:
-    """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return)."""
+    """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return): its rank and
+    score, the passage (`passage_to_dict`) and the highlighted sentence."""
     p = hit.passage
-    out = {
-        "rank": hit.rank,
-        "score": round(hit.score, 6),
-        "id": p.id,
-        "source": p.source,
-        "start": p.start,
-        "end": p.end,
-        "line_start": p.line_start,
-        "line_end": p.line_end,
-        "section": list(p.section),
-        "text": p.text,
-    }
+    out = {"rank": hit.rank, "score": round(hit.score, 6), **passage_to_dict(p)}
     if hit.highlight:
         s, e = hit.highlight
         out["highlight"] = {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}
@@ -80,10 +70,13 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
     if not m:
         raise CitationError(f"{spec!r} is neither a passage id (corpus/<file>#N) nor a line reference (corpus/<file>:L40)")
     source = m.group("source")
-    doc = by_source.get(source) or by_source.get(Path(source).as_posix().lstrip("./"))
-    if doc is None:
+    # "./corpus/x.txt" names corpus/x.txt: Path drops "./" segments (a prefix, not leading "." and
+    # "/" characters, which would turn ".hidden.md" into "hidden.md" and "../x" into "x").
+    normal = Path(source).as_posix()
+    doc = by_source.get(source) or by_source.get(normal)
+    if doc is None:  # a bare file name
         names = {Path(s).name: d for s, d in by_source.items()}
-        doc = names.get(Path(source).name) if "/" not in source else None
+        doc = names.get(normal) if "/" not in normal else None
     if doc is None:
         raise CitationError(f"{source!r} is not a file of the corpus; known: {', '.join(sorted(by_source))}")
     a = int(m.group("a"))

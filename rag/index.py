@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .chunking import ChunkSettings, Passage, clean_text, indexed_text, split_passages
+from .chunking import ChunkSettings, Passage, clean_text, indexed_text, passage_from_dict, passage_to_dict, split_passages
 from .corpus import Document
 from .errors import IndexCorruptError, IndexMissingError, RagError
 from .hashing import sha256_file
@@ -101,17 +101,11 @@ def unit_texts(passages: list[Passage], settings: ChunkSettings) -> tuple[list[s
 
 
 def _passage_to_json(p: Passage) -> str:
-    d = asdict(p)
-    d["section"] = list(p.section)
-    d["sentences"] = [list(s) for s in p.sentences]
-    return json.dumps(d, ensure_ascii=False)
+    return json.dumps(passage_to_dict(p), ensure_ascii=False)
 
 
 def _passage_from_json(line: str) -> Passage:
-    d = json.loads(line)
-    d["section"] = tuple(d["section"])
-    d["sentences"] = tuple(tuple(s) for s in d["sentences"])
-    return Passage(**d)
+    return passage_from_dict(json.loads(line))
 
 
 def choose_index_type(n_vectors: int, requested: str = "auto") -> str:

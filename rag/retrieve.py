@@ -9,7 +9,6 @@ import numpy as np
 
 from . import config
 from .chunking import Passage
-from .errors import InvalidArgumentError
 from .index import Index
 from .text import detect_lang, has_cjk
 
@@ -149,13 +148,13 @@ def dense_query(question: str, tokens: list[str], vocabulary) -> str:
     return question + " " + " ".join(terms) if terms else question
 
 
-def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list[Hit]:
-    """The k best passages for a prepared question text; `encoder` is needed unless mode is bm25."""
-    if k <= 0:
-        raise InvalidArgumentError(f"k must be a positive number of passages, not {k}")
-    if mode not in config.MODES + config.VARIANTS:
-        raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(config.MODES)}")
-    mode, _, variant = mode.partition("-")
+def search(index: Index, question: str, k: int, mode: str, encoder=None, *, bridge: bool = True) -> list[Hit]:
+    """The k best passages for a prepared question text; `encoder` is needed unless mode is bm25.
+
+    `bridge=False` turns off the bridge terms of English questions (`dense_query`): only for
+    measuring what they bring (rag.evaluate's "-nobridge" rows)."""
+    config.check_k(k)
+    config.check_mode(mode)
     from .expand import expand_query
 
     depth = max(CANDIDATES, k)
@@ -163,7 +162,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
     qvec = None
     dense: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
-        qtext = question if variant == "nobridge" else dense_query(question, tokens, index.lexical.vocab)
+        qtext = dense_query(question, tokens, index.lexical.vocab) if bridge else question
         qvec = encoder.encode_queries([qtext])[0]
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []

