@@ -10,8 +10,6 @@ from . import config
 from .errors import EmptyQuestionError
 from .text import detect_lang, to_simplified
 
-__all__ = ["Question", "prepare", "detect_lang", "to_simplified"]
-
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
