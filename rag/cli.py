@@ -64,33 +64,53 @@ def _print_answer(answer, color: bool) -> None:
         typer.echo("")
 
 
+class _EmbeddingBar:
+    """Embedding progress on stderr: a bar, passages/s and an ETA (nothing when nothing is embedded)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self.bar = None
+        self.t0 = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        if self.bar is None:
+            self.t0 = self._clock()
+            self.bar = typer.progressbar(length=total, label="Embedding", file=sys.stderr, show_eta=False,
+                                         item_show_func=lambda item: item)
+            self.bar.__enter__()
+        elapsed = self._clock() - self.t0
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        info = f"{done}/{total} texts, {rate:.0f}/s, ETA {int(eta) // 60}:{int(eta) % 60:02d}" if done else f"0/{total} texts"
+        self.bar.update(done - self.bar.pos, info)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
 @app.command()
 def index(
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     index_type: str = typer.Option("auto", "--index-type", help="FAISS index: auto, flat, hnsw or ivfpq."),
+    force: bool = typer.Option(False, "--force", help="Write a new version even when nothing changed."),
 ) -> None:
-    """Build (or rebuild) the index of the corpus."""
-    import time
-
+    """Bring the index up to date: embed new or changed files only, drop removed ones."""
     assistant = _assistant(corpus, index_dir, model, index_type=index_type)
-    t0 = time.perf_counter()
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = typer.progressbar(length=total, label="Embedding", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    manifest = assistant.build(progress=progress)
-    if bar is not None:
-        bar.__exit__(None, None, None)
+    bar = _EmbeddingBar()
+    try:
+        manifest = assistant.build(progress=bar, force=force)
+    finally:
+        bar.close()
     typer.echo(
         f"Indexed {manifest.passages} passages ({manifest.units} vectors, dim {manifest.dim}, {manifest.index_type}) "
-        f"from {len(manifest.corpus)} file(s) with {manifest.model} in {time.perf_counter() - t0:.1f} s."
+        f"from {len(manifest.corpus)} file(s) with {manifest.model}: {assistant.last_update.line()}."
     )
 
 
