@@ -185,11 +185,16 @@ def update_index(
             return store.current(), UpdateSummary(len(docs), unchanged=unchanged, seconds=time.perf_counter() - t0)
 
         add: list[FileData] = []
+        clock = time.perf_counter()
         cut = [(d, split_passages(d, settings)) for d in embed]
         units = [unit_texts(ps, settings) for _, ps in cut]
         texts = [t for ts, _ in units for t in ts]
+        phases = [("cutting", time.perf_counter() - clock)]
         if texts:
+            clock = time.perf_counter()
             encoder = load_encoder()
+            phases.append(("loading the model", time.perf_counter() - clock))
+            clock = time.perf_counter()
             done = 0
 
             def step(n: int) -> None:
@@ -203,8 +208,10 @@ def update_index(
             # One call for every changed file: the encoder orders all texts by length for batching.
             vectors = np.ascontiguousarray(encoder.encode_passages(texts, progress=step), dtype=np.float32)
             dim = int(vectors.shape[1])
+            phases.append(("embedding", time.perf_counter() - clock))
         else:
             vectors, dim = np.zeros((0, 0), np.float32), 0
+        clock = time.perf_counter()
         row = 0
         for (d, passages), (ts, owner) in zip(cut, units):
             counts, pairs = term_data(d, passages, settings)
@@ -217,12 +224,16 @@ def update_index(
             kept = store.file_data(d.source, terms=False)
             counts, pairs = term_data(d, kept.passages, settings)
             add.append(FileData(d.source, d.sha256, kept.passages, kept.unit_owner, kept.vectors, counts, pairs, emb_digest, lex_digest))
+        phases.append(("terms", time.perf_counter() - clock))
         summary = UpdateSummary(
             files=len(docs), unchanged=unchanged, added=added, changed=len(embed) - added, removed=len(removed),
             retokenized=len(retokenize), embedded_passages=sum(len(ps) for _, ps in cut), embedded_units=len(texts),
+            seconds=time.perf_counter() - t0, phases=tuple(phases),
         )
+        clock = time.perf_counter()
         path = store.apply(add, removed, summary)
-        summary = UpdateSummary(**{**asdict(summary), "seconds": time.perf_counter() - t0})
+        phases.append(("store", time.perf_counter() - clock))
+        summary = UpdateSummary(**{**asdict(summary), "seconds": time.perf_counter() - t0, "phases": tuple(phases)})
     return path, summary
 
 

@@ -98,7 +98,7 @@ def test_corrupt_index_is_rebuilt_with_a_notice(env, tmp_path):
     shutil.copytree(env["RAG_INDEX_DIR"], idx)
     version = next(p for p in (idx / "multilingual-e5-small-q4").iterdir() if p.is_dir() and p.name.startswith("v"))
     (idx / "multilingual-e5-small-q4" / "CURRENT").write_text(version.name + "\n")
-    (version / "dense.faiss").write_bytes(b"garbage")
+    (version / "terms.json").write_bytes(b"garbage")
     r = rag("ask", "东盟", "--json", env_extra={**env, "RAG_INDEX_DIR": str(idx)})
     assert r.returncode == 0, r.stderr
     assert "corrupt" in r.stderr and "rebuild" in r.stderr

@@ -67,7 +67,8 @@ class UpdateSummary:
     embedded_passages: int = 0
     embedded_units: int = 0
     seconds: float = 0.0
-    notes: tuple[str, ...] = field(default=())
+    #: Where the time went: (phase, seconds), e.g. ("embedding", 210.3).
+    phases: tuple[tuple[str, float], ...] = field(default=())
 
     def line(self) -> str:
         """E.g. "61 files: 60 unchanged, 1 added (134 passages embedded) in 6.2 s"."""
@@ -76,7 +77,8 @@ class UpdateSummary:
             (self.removed, "removed"), (self.retokenized, "re-tokenized (vectors reused)"),
         ) if n]
         embedded = f" ({self.embedded_passages} passages, {self.embedded_units} vectors embedded)" if self.embedded_units else ""
-        return f"{self.files} file(s): {', '.join(parts) or 'nothing to do'}{embedded} in {self.seconds:.1f} s"
+        spent = f" ({', '.join(f'{k} {v:.1f} s' for k, v in self.phases)})" if self.embedded_units else ""
+        return f"{self.files} file(s): {', '.join(parts) or 'nothing to do'}{embedded} in {self.seconds:.1f} s{spent}"
 
 
 @runtime_checkable
