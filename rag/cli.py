@@ -65,32 +65,40 @@ def _print_answer(answer, color: bool) -> None:
 
 
 class _EmbeddingBar:
-    """Embedding progress on stderr: a bar, passages/s and an ETA (nothing when nothing is embedded)."""
+    """Embedding progress on stderr: a bar, texts/s and an ETA, redrawn at most twice a second
+    (nothing when nothing is embedded)."""
+
+    WIDTH = 30
 
     def __init__(self) -> None:
         import time
 
         self._clock = time.perf_counter
-        self.bar = None
-        self.t0 = 0.0
+        self.t0: float | None = None
+        self.shown = 0.0
+        self.drawn = False
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0:
             return
-        if self.bar is None:
-            self.t0 = self._clock()
-            self.bar = typer.progressbar(length=total, label="Embedding", file=sys.stderr, show_eta=False,
-                                         item_show_func=lambda item: item)
-            self.bar.__enter__()
-        elapsed = self._clock() - self.t0
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else 0.0
-        info = f"{done}/{total} texts, {rate:.0f}/s, ETA {int(eta) // 60}:{int(eta) % 60:02d}" if done else f"0/{total} texts"
-        self.bar.update(done - self.bar.pos, info)
+        now = self._clock()
+        if self.t0 is None:
+            self.t0 = now
+        if done < total and now - self.shown < 0.5:
+            return
+        self.shown = now
+        elapsed = now - self.t0
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        eta = f"ETA {int((total - done) / rate) // 60}:{int((total - done) / rate) % 60:02d}" if rate else "ETA --:--"
+        filled = self.WIDTH * done // total
+        sys.stderr.write(f"\rEmbedding [{'#' * filled}{'-' * (self.WIDTH - filled)}] {done}/{total} texts, {rate:.1f}/s, {eta} ")
+        sys.stderr.flush()
+        self.drawn = True
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 @app.command()

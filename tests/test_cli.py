@@ -117,4 +117,7 @@ def test_show_prints_a_passage_with_context(env, real_assistant):
 def test_index_command_reports_what_it_built(env, tmp_path):
     r = rag("index", "--index-dir", str(tmp_path / "fresh"), env_extra=env)
     assert r.returncode == 0, r.stderr
-    assert "Indexed" in r.stdout and "passages" in r.stdout
+    assert "Indexed 102 passages (417 vectors" in r.stdout and "1 file(s): 1 added (102 passages, 417 vectors embedded)" in r.stdout
+    assert "Embedding [" in r.stderr and "417/417 texts" in r.stderr and "/s, ETA" in r.stderr
+    again = rag("index", "--index-dir", str(tmp_path / "fresh"), env_extra=env)
+    assert "1 file(s): 1 unchanged in" in again.stdout and "Embedding" not in again.stderr

@@ -302,3 +302,23 @@ def test_model_slugs_are_safe_folder_names():
 def test_a_copied_index_folder_still_loads(lib, tmp_path):
     shutil.copytree(lib.idx, tmp_path / "copy")
     assert len(load_index(current_version(tmp_path / "copy", MODEL)).passages) == 2
+
+
+def test_file_states_say_which_files_are_indexed_new_changed_removed_or_stale(lib, monkeypatch):
+    from rag.index import file_states
+
+    (lib.corpus / "c.md").write_text(C, encoding="utf-8")
+    (lib.corpus / "b.md").write_text(B + "\n补充。\n", encoding="utf-8")
+    a = lib.assistant()
+    states = {f.source: (f.state, f.passages) for f in file_states(a.documents(), lib.idx, MODEL, a.dependencies())}
+    assert states == {"corpus/a.md": ("indexed", 1), "corpus/b.md": ("changed", 1), "corpus/c.md": ("new", 0)}
+    (lib.corpus / "a.md").unlink()
+    import rag.chunking
+
+    monkeypatch.setattr(rag.chunking, "VERSION", 2, raising=False)
+    a = lib.assistant()
+    states = {f.source: f.state for f in file_states(a.documents(), lib.idx, MODEL, a.dependencies())}
+    assert states["corpus/a.md"] == "removed" and states["corpus/b.md"] == "changed"
+    (lib.corpus / "b.md").write_text(B, encoding="utf-8")
+    a = lib.assistant()
+    assert {f.source: f.state for f in file_states(a.documents(), lib.idx, MODEL, a.dependencies())}["corpus/b.md"] == "stale"
