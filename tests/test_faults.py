@@ -114,6 +114,8 @@ def test_sigkill_mid_build_leaves_the_previous_index_usable(site, phase):
     before = current_name(site)
     mark = site.base / "stalled"
     env = {**site.env, "RAG_TEST_STALL": phase, "RAG_TEST_MARK": str(mark)}
+    if phase == "embedding":  # something to embed: the file changed
+        (site.corpus / "tiny.md").write_text(TINY + ADDED, encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-c", HARNESS], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 240
@@ -128,6 +130,7 @@ def test_sigkill_mid_build_leaves_the_previous_index_usable(site, phase):
         proc.wait(timeout=30)
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+    (site.corpus / "tiny.md").write_text(TINY, encoding="utf-8")
     assert current_name(site) == before and versions(site) == [before]
     load_index(current_version(site.index, MODEL))  # verifies every checksum
     assert_ask_works(site)

@@ -511,7 +511,7 @@ class FaissStore:
             lexical = LexicalIndex.load(path / "lexical")
             raw_pairs = json.loads((path / "terms.json").read_text(encoding="utf-8"))
             term_pairs = {k: set(v) for k, v in raw_pairs.items()}
-        except IndexMissingError as exc:
+        except (IndexMissingError, IndexCorruptError) as exc:  # the BM25 files are missing or damaged
             raise IndexCorruptError(f"{exc}; rebuild with: rag index") from None
         except READ_ERRORS as exc:
             raise _corrupt(path, exc) from None
