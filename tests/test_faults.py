@@ -203,8 +203,9 @@ def _garble(f: Path) -> None:
     f.write_bytes(bytes(data))
 
 
-#: Per-file entries (files/) and the version's own files ({v}), as globs under the model folder.
-FILES = ["files/e-*/passages.jsonl", "files/e-*/vectors.npy", "files/e-*/units.npy", "files/l-*/terms.json",
+#: Per-file entries (files/) and the version's own files ({v}) a load reads, as globs under the model
+#: folder. (A file's term counts, files/l-*/terms.json, are read by updates only: tests/test_index.py.)
+FILES = ["files/e-*/passages.jsonl", "files/e-*/vectors.npy", "files/e-*/units.npy",
          "{v}/terms.json", "{v}/lexical/bm25.npz", "{v}/lexical/bm25.json", "{v}/manifest.json"]
 
 

@@ -160,6 +160,13 @@ def test_damaged_files_are_detected_and_rebuilt(lib, victim):
     f = found[0]
     data = f.read_bytes()
     f.write_bytes(data[: len(data) // 2])
+    if victim.startswith("files/l-"):  # term counts are read by updates only: the next one re-counts that file
+        assert len(load_index(current).passages) == 2
+        a = lib.assistant()
+        a.build()
+        assert "1 unchanged, 1 re-tokenized" in a.last_update.line() and lib.enc.embedded == []
+        assert a.ask("东盟", k=1).hits and load_index(current_version(lib.idx, MODEL))
+        return
     with pytest.raises(IndexCorruptError, match="rag index"):
         load_index(current)
     with pytest.raises(IndexCorruptError, match="rag index"):
@@ -169,8 +176,6 @@ def test_damaged_files_are_detected_and_rebuilt(lib, victim):
     assert any("rebuild" in n for n in lib.notices)
     if victim.startswith("files/e-"):  # only the damaged file is embedded again
         assert lib.enc.embedded and any(all(t in text for t in lib.enc.embedded) for text in (A, B))
-    if victim.startswith("files/l-"):
-        assert lib.enc.embedded == []
     load_index(current_version(lib.idx, MODEL))
 
 

@@ -464,8 +464,9 @@ class FaissStore:
 
     # -- loading ----------------------------------------------------------------------------------
     def _verify(self, manifest: Manifest, entries: list[str] | None = None) -> None:
+        prefixes = None if entries is None else tuple(p for e in entries for p in (f"files/{e}/", f"{e}/"))
         for rel, digest in manifest.checksums.items():
-            if entries is not None and not any(rel.startswith((f"files/{e}/", f"{e}/")) for e in entries):
+            if prefixes is not None and not rel.startswith(prefixes):
                 continue
             f = self.root / rel
             if not f.is_file():
@@ -481,8 +482,8 @@ class FaissStore:
 
         path = path or self.current()
         manifest = read_manifest(path)
-        if verify:
-            self._verify(manifest, None)
+        if verify:  # what a load reads: the version's own files and the files' embedding entries
+            self._verify(manifest, [path.name, *(f["embedding"] for f in manifest.files.values())])
         passages: list[Passage] = []
         owners: list[np.ndarray] = []
         vectors: list[np.ndarray] = []
