@@ -327,3 +327,18 @@ def test_file_states_say_which_files_are_indexed_new_changed_removed_or_stale(li
     (lib.corpus / "b.md").write_text(B, encoding="utf-8")
     a = lib.assistant()
     assert {f.source: f.state for f in file_states(a.documents(), lib.idx, MODEL, a.dependencies())}["corpus/b.md"] == "stale"
+
+
+def test_a_text_repeated_across_files_is_embedded_once_and_stored_for_each(lib):
+    shared = "## 参考资料\n\n本报告的数据来源于公开资料，仅供研究参考，不构成任何投资建议。\n"
+    (lib.corpus / "c.md").write_text(C + "\n" + shared, encoding="utf-8")
+    (lib.corpus / "d.md").write_text("# 丁报告\n\n## 经济\n\n区域经济一体化需要稳定的供应链和开放的市场环境。\n\n" + shared, encoding="utf-8")
+    a = lib.assistant()
+    a.build()
+    repeated = [t for t in lib.enc.embedded if "公开资料" in t]
+    assert len(repeated) == len(set(repeated)) >= 1
+    index = a.index()
+    hits = [p for p in index.passages if "公开资料" in p.text]
+    assert {p.source for p in hits} == {"corpus/c.md", "corpus/d.md"}
+    rows = [r for r in range(len(index.unit_passage)) if index.passages[index.unit_passage[r]] in hits and index.unit_sentence[r] == -1]
+    assert len(rows) == 2 and np.array_equal(index.vectors[rows[0]], index.vectors[rows[1]])
