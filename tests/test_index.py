@@ -342,3 +342,14 @@ def test_a_text_repeated_across_files_is_embedded_once_and_stored_for_each(lib):
     assert {p.source for p in hits} == {"corpus/c.md", "corpus/d.md"}
     rows = [r for r in range(len(index.unit_passage)) if index.passages[index.unit_passage[r]] in hits and index.unit_sentence[r] == -1]
     assert len(rows) == 2 and np.array_equal(index.vectors[rows[0]], index.vectors[rows[1]])
+
+
+def test_an_hnsw_index_is_saved_with_its_version_and_follows_updates(lib):
+    a = lib.assistant(index_type="hnsw")
+    a.build()
+    version = current_version(lib.idx, MODEL)
+    assert (version / "dense.faiss").is_file() and a.index().manifest.index_type == "hnsw"
+    (lib.corpus / "c.md").write_text(C, encoding="utf-8")
+    a = lib.assistant(index_type="hnsw")
+    assert a.ask("海洋安全合作", k=1, mode="dense").hits[0].passage.source == "corpus/c.md"
+    assert a.index().dense.ntotal == len(a.index().vectors)
