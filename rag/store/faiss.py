@@ -247,6 +247,7 @@ class FaissStore:
         self._lock: FileLock | None = None
         self._FileLock = FileLock
         self._index: Index | None = None
+        self._manifests: dict[str, Manifest] = {}
 
     # -- versions -----------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -273,7 +274,11 @@ class FaissStore:
         return path
 
     def manifest(self, path: Path | None = None) -> Manifest:
-        return read_manifest(path or self.current())
+        path = path or self.current()
+        cached = self._manifests.get(path.name)
+        if cached is None:  # version folders are never changed once written: cache by name
+            cached = self._manifests[path.name] = read_manifest(path)
+        return cached
 
     def _current_manifest(self) -> Manifest | None:
         """The current manifest, or None when there is no usable version (nothing can be reused)."""
