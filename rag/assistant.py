@@ -13,7 +13,7 @@ from .chunking import ChunkSettings, Passage
 from .cite import Context, hit_to_dict, resolve
 from .corpus import Document, load_corpus
 from .errors import IndexCorruptError, IndexMissingError
-from .index import Index, Manifest, build_index, current_version, load_index, read_manifest, stale_reason
+from .index import Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
 from .question import Question, prepare
 from .retrieve import Hit, search
 
@@ -75,6 +75,8 @@ class Assistant:
         self._query_encoder = None
         self._grounder = None
         self._lock = threading.RLock()
+        #: What the last build or update reused and computed.
+        self.last_update = None
 
     # -- loading -----------------------------------------------------------------------------
     def documents(self) -> list[Document]:
@@ -82,33 +84,46 @@ class Assistant:
             self._docs = load_corpus(self.corpus_dir)
         return self._docs
 
-    def build(self, progress: Callable[[int, int], None] | None = None) -> Manifest:
-        """(Re)build the index for the current corpus, chunking and model."""
+    def dependencies(self) -> dict[str, str]:
+        """What the index of this assistant depends on (rag.index.dependencies)."""
+        if self.encoder is not None:
+            return dependencies(self.model, self.chunking, dim=getattr(self.encoder, "dim", None),
+                                passage_engine=getattr(self.encoder, "engine_id", type(self.encoder).__name__))
+        from .models.encoders import passage_profile
+
+        return dependencies(self.model, self.chunking, **passage_profile(self.model))
+
+    def build(self, progress: Callable[[int, int], None] | None = None, force: bool = False) -> Manifest:
+        """Bring the index up to date: embed new or changed files only, drop removed ones.
+
+        `last_update` then says what was reused and what was computed."""
         from .models.encoders import load_passage_encoder
 
         with self._lock:
             self._docs = None
             self._grounder = None
-            encoder = self.encoder or load_passage_encoder(self.model)
-            path = build_index(self.documents(), self.index_dir, self.model, encoder, self.chunking, progress, self.index_type)
+            path, self.last_update = update_index(
+                self.documents(), self.index_dir, self.model, lambda: self.encoder or load_passage_encoder(self.model),
+                self.chunking, progress, self.index_type, self.dependencies(), force,
+            )
             self._index = load_index(path)
             return self._index.manifest
 
     def index(self) -> Index:
-        """The loaded index, built or rebuilt first when needed (and allowed)."""
+        """The loaded index, built or updated first when needed (and allowed)."""
         with self._lock:
             if self._index is not None:
                 return self._index
             docs = self.documents()
             try:
                 path = current_version(self.index_dir, self.model)
-                reason = stale_reason(read_manifest(path), docs, self.model, self.chunking)
+                reason = stale_reason(read_manifest(path), docs, self.model, self.chunking, self.dependencies())
                 if reason is None:
                     self._index = load_index(path)
                     return self._index
                 if not self.auto_build:
                     raise IndexCorruptError(f"the index is stale: {reason}; rebuild with: rag index")
-                self.on_notice(f"Rebuilding the index: {reason}.")
+                self.on_notice(f"Updating the index: {reason}.")
             except IndexMissingError:
                 if not self.auto_build:
                     raise
@@ -118,6 +133,7 @@ class Assistant:
                     raise
                 self.on_notice(f"{exc}; rebuilding it now.")
             self.build()
+            self.on_notice(f"Index: {self.last_update.line()}.")
             return self._index
 
     def query_encoder(self):

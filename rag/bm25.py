@@ -12,6 +12,7 @@ import json
 import math
 import zipfile
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,14 @@ class LexicalIndex:
         """Index ``texts`` with :func:`tokenize` (or ``tokenizer``); a passage's position in
         ``texts`` is its id in search results."""
         tok = tokenizer or tokenize
-        docs = [Counter(tok(t)) for t in texts]
+        index = cls.from_counts([Counter(tok(t)) for t in texts], k1=k1, b=b)
+        index.params["tokens"] = TOKEN_MODE if tokenizer is None else "custom"
+        return index
+
+    @classmethod
+    def from_counts(cls, docs: list[Mapping[str, int]], *, k1: float = K1, b: float = B) -> LexicalIndex:
+        """Index passages given as token counts (what a store keeps per file), so the corpus-wide
+        statistics (IDF, average length) are recomputed without tokenizing again."""
         n = len(docs)
         lengths = np.array([sum(c.values()) for c in docs], dtype=np.float64)
         avgdl = float(lengths.mean()) if n and lengths.sum() > 0 else 1.0
@@ -86,7 +94,7 @@ class LexicalIndex:
             np.asarray(doc_ids, dtype=np.int32),
             np.asarray(scores, dtype=np.float32),
             n,
-            {"k1": k1, "b": b, "tokens": TOKEN_MODE if tokenizer is None else "custom"},
+            {"k1": k1, "b": b, "tokens": TOKEN_MODE},
         )
 
     def score(self, query_tokens: list[str]) -> np.ndarray:

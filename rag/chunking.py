@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from .corpus import Document
 from .sections import Paragraph, Section, parse_sections, walk
@@ -68,11 +67,8 @@ class ChunkSettings:
         return cls(**values)
 
     def digest(self) -> str:
-        """Changes when a setting or the parsing/chunking code changes, so indexes are rebuilt."""
-        h = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
-        for module in ("sections.py", "chunking.py"):
-            h.update((Path(__file__).parent / module).read_bytes())
-        return h.hexdigest()[:16]
+        """A short digest of the settings (what the index depends on in full: rag.index.dependencies)."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -64,33 +64,61 @@ def _print_answer(answer, color: bool) -> None:
         typer.echo("")
 
 
+class _EmbeddingBar:
+    """Embedding progress on stderr: a bar, texts/s and an ETA, redrawn at most twice a second
+    (nothing when nothing is embedded)."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self.t0: float | None = None
+        self.shown = 0.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        now = self._clock()
+        if self.t0 is None:
+            self.t0 = now
+        if done < total and now - self.shown < 0.5:
+            return
+        self.shown = now
+        elapsed = now - self.t0
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        eta = f"ETA {int((total - done) / rate) // 60}:{int((total - done) / rate) % 60:02d}" if rate else "ETA --:--"
+        filled = self.WIDTH * done // total
+        sys.stderr.write(f"\rEmbedding [{'#' * filled}{'-' * (self.WIDTH - filled)}] {done}/{total} texts, {rate:.1f}/s, {eta} ")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
 @app.command()
 def index(
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     index_type: str = typer.Option("auto", "--index-type", help="FAISS index: auto, flat, hnsw or ivfpq."),
+    force: bool = typer.Option(False, "--force", help="Write a new version even when nothing changed."),
 ) -> None:
-    """Build (or rebuild) the index of the corpus."""
-    import time
-
+    """Bring the index up to date: embed new or changed files only, drop removed ones."""
     assistant = _assistant(corpus, index_dir, model, index_type=index_type)
-    t0 = time.perf_counter()
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = typer.progressbar(length=total, label="Embedding", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    manifest = assistant.build(progress=progress)
-    if bar is not None:
-        bar.__exit__(None, None, None)
+    bar = _EmbeddingBar()
+    try:
+        manifest = assistant.build(progress=bar, force=force)
+    finally:
+        bar.close()
     typer.echo(
         f"Indexed {manifest.passages} passages ({manifest.units} vectors, dim {manifest.dim}, {manifest.index_type}) "
-        f"from {len(manifest.corpus)} file(s) with {manifest.model} in {time.perf_counter() - t0:.1f} s."
+        f"from {len(manifest.corpus)} file(s) with {manifest.model}: {assistant.last_update.line()}."
     )
 
 

