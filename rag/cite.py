@@ -19,14 +19,16 @@ def reference(p: Passage) -> str:
     return f"{p.source}:L{p.line_start}-{p.line_end}"
 
 
-def hit_to_dict(hit: Hit) -> dict:
-    """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return)."""
+def hit_to_dict(hit: Hit, title: str | None = None) -> dict:
+    """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return); `title` is
+    the title of the hit's document (its file name when it has none)."""
     p = hit.passage
     out = {
         "rank": hit.rank,
         "score": round(hit.score, 6),
         "id": p.id,
         "source": p.source,
+        "title": title if title is not None else Path(p.source).name,
         "start": p.start,
         "end": p.end,
         "line_start": p.line_start,
