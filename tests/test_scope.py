@@ -4,7 +4,10 @@ exactly as when it is the whole corpus."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,11 @@ Supply chain resilience and the Indo-Pacific Economic Framework (印太框架) r
 2022年在美国高校就读的中国留学生约为29万人，人数连续下降。
 中美人文交流受到签证政策影响，东盟国家成为中国学生留学的新选择。
 人口老龄化与人才流动也影响高等教育合作。
+""",
+    # Quotes a sentence of the report that a gold question has as its evidence.
+    "review.md": """# 书评：亚太地区的十字路口
+
+清华大学战略与安全研究中心撰写了以“处在十字路口的亚太地区和中国的战略选择”为主题的年度报告，本文评述其主要观点。
 """,
 }
 
@@ -180,3 +188,78 @@ def test_hits_carry_their_document_title(library):
 
 def test_corpus_loaded_twice_gives_the_same_scope(library):
     assert resolve_docs(["students"], load_corpus(library.corpus_dir)) == {"corpus/students.md"}
+
+
+def test_cli_ask_doc_scopes_and_shows_titles(library):
+    common = ("--corpus", str(library.corpus_dir), "--index-dir", str(library.index_dir), "--model", HashEncoder.name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+
+    def rag(*args):
+        return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+    r = rag("ask", "东盟 供应链", "--mode", "bm25", "--doc", "ipef-trade.md", "--doc", "students", "--json", *common)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {p["source"] for p in out["passages"]} <= {"corpus/ipef-trade.md", "corpus/students.md"}
+    assert out["docs"] == ["corpus/ipef-trade.md", "corpus/students.md"]
+    r = rag("ask", "东盟的中心地位", "--mode", "bm25", "--doc", "亚太命运共同体展望", "-k", "2", *common)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("    亚太命运共同体展望\n") == 2  # the title under each hit's heading
+    r = rag("ask", "东盟", "--mode", "bm25", "--doc", "ipef.md", *common)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "no document matches 'ipef.md'" in r.stderr and "ipef-trade.md" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_http_ask_with_docs_and_the_documents_list(library):
+    from fastapi.testclient import TestClient
+
+    from rag.server import create_app
+
+    with TestClient(create_app(library, warm_up=False), raise_server_exceptions=False) as client:
+        r = client.post("/ask", json={"question": "东盟 供应链", "k": 5, "mode": "bm25", "docs": ["ipef-trade.md"]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["docs"] == ["corpus/ipef-trade.md"]
+        assert body["passages"] and all(p["source"] == "corpus/ipef-trade.md" for p in body["passages"])
+        assert all(p["title"] == "印太经济框架与区域供应链" for p in body["passages"])
+        alone = library.ask("东盟 供应链", k=5, mode="bm25", docs=["ipef-trade.md"]).to_dict()
+        assert [p["id"] for p in body["passages"]] == [p["id"] for p in alone["passages"]]
+        r = client.post("/ask", json={"question": "东盟", "docs": ["nothing-like-this.md"]})
+        assert r.status_code == 400 and "no document matches" in r.json()["error"]
+        r = client.post("/ask", json={"question": "东盟", "docs": "students.md"})
+        assert r.status_code == 422  # a list of names, not a string
+        r = client.post("/ask/batch", json={"questions": [{"id": 1, "question": "东盟"}], "mode": "bm25", "docs": ["students"]})
+        assert r.status_code == 200 and r.json()["answers"][0]["docs"] == ["corpus/students.md"]
+        r = client.post("/ask/batch", json={"questions": [{"question": "东盟"}], "docs": ["nope.md"]})
+        assert r.status_code == 400
+        r = client.get("/documents")
+        assert r.status_code == 200
+        rows = {d["name"]: d for d in r.json()["documents"]}
+        assert set(rows) == {REPORT.name, *OTHERS} and all(d["state"] == "indexed" for d in rows.values())
+        assert rows[REPORT.name]["title_en"].startswith("An Outlook")
+
+
+def test_eval_locates_evidence_in_the_gold_sets_own_report(library, single):
+    from rag.evaluate import evaluate, home_files, load_gold, locate, source_files
+
+    cases = load_gold(ROOT / "eval" / "gold_dev.jsonl")
+    files = source_files(library.documents())
+    g001 = next(c for c in cases if c.id == "g001")
+    assert {s.source for s in locate(g001.evidence[0], files)} == {
+        SOURCE, "corpus/review.md"}
+    assert set(home_files(cases, files)) == {SOURCE}  # only the report holds every case's evidence
+    assert set(home_files([g001], files)) == {SOURCE, "corpus/review.md"}
+
+    some = [c for c in cases if c.id in {"g001", "g003", "g004", "g202"}]
+    unscoped = evaluate(library, some, k=10, mode="bm25")
+    assert unscoped.evidence_in == (SOURCE,) and unscoped.scope == ()
+    first = next(r for r in unscoped.results if r.id == "g001")
+    top = library.ask(g001.question, k=10, mode="bm25").hits
+    review_ranks = [h.rank for h in top if h.passage.source == "corpus/review.md"]
+    assert review_ranks and (first.first_rank is None or first.first_rank not in review_ranks)
+
+    scoped = evaluate(library, some, k=10, mode="bm25", docs=[REPORT.name])
+    alone = evaluate(single, some, k=10, mode="bm25")
+    assert scoped.scope == (SOURCE,) and scoped.evidence_in == (SOURCE,)
+    assert [(r.id, r.span_ranks, r.not_found) for r in scoped.results] == [
+        (r.id, r.span_ranks, r.not_found) for r in alone.results]
