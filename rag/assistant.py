@@ -159,10 +159,11 @@ class Assistant:
         scope = self.scope(docs) if docs is not None else None
         q: Question = prepare(question)
         index = self.index()
-        grounder = self.grounder()
-        if scope is not None:
+        if scope is not None and scope != {d.source for d in self.documents()}:  # every document: no need to restrict
             s = self._scopes.get(index, self.documents(), scope, self.chunking)
             index, grounder = s.index, s.grounder
+        else:
+            grounder = self.grounder()
         encoder = self.query_encoder() if mode != "bm25" else None
         from .abstain import CHECK_PASSAGES, unstated
 
@@ -170,7 +171,7 @@ class Assistant:
         hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder)
         grounding = grounder(q.text, q.lang)
         if grounding.not_found:
-            reason = ("the report never mentions " if scope is None or len(scope) == 1 else "the documents never mention ") + ", ".join(grounding.missing)
+            reason = "the report never mentions " + ", ".join(grounding.missing)
         else:
             reason = unstated(q.text, q.lang, hits)
         if reason is None and not hits:

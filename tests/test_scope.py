@@ -263,3 +263,8 @@ def test_eval_locates_evidence_in_the_gold_sets_own_report(library, single):
     assert scoped.scope == (SOURCE,) and scoped.evidence_in == (SOURCE,)
     assert [(r.id, r.span_ranks, r.not_found) for r in scoped.results] == [
         (r.id, r.span_ranks, r.not_found) for r in alone.results]
+
+
+def test_a_scope_of_every_document_is_the_whole_corpus(library):
+    q = "What does IPEF stand for?"
+    assert _view(library.ask(q, k=10, docs=["*"])) == _view(library.ask(q, k=10))
