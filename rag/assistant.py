@@ -6,16 +6,18 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import config
 from .chunking import ChunkSettings, Passage
 from .cite import Context, hit_to_dict, resolve
 from .corpus import Document, load_corpus
 from .errors import IndexCorruptError, IndexMissingError
+from .catalog import DocumentStatus
 from .index import Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
 from .question import Question, prepare
 from .retrieve import Hit, search
+from .scope import ScopeCache, resolve_docs, title_of
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,20 @@ class Answer:
     notices: tuple[str, ...] = ()
     #: Why the report seems not to answer (a name it never mentions, a figure none of the best passages gives).
     not_found_reason: str | None = None
+    #: The documents the question was asked of (sources), None when it was asked of the whole corpus.
+    scope: frozenset[str] | None = None
+    #: source -> document title, for every source among the hits.
+    titles: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The JSON object `rag ask --json` prints for one question."""
         return {
             "id": self.id,
             "question": self.question,
-            "passages": [hit_to_dict(h) for h in self.hits],
+            "passages": [hit_to_dict(h, self.titles.get(h.passage.source)) for h in self.hits],
             "not_found": self.not_found,
             "not_found_reason": self.not_found_reason,
+            "docs": sorted(self.scope) if self.scope is not None else None,
         }
 
 
@@ -74,6 +81,8 @@ class Assistant:
         self._index: Index | None = None
         self._query_encoder = None
         self._grounder = None
+        self._scopes = ScopeCache()
+        self._titles: tuple[list[Document], dict[str, str]] | None = None
         self._lock = threading.RLock()
         #: What the last build or update reused and computed.
         self.last_update = None
@@ -87,7 +96,9 @@ class Assistant:
     def dependencies(self) -> dict[str, str]:
         """What the index of this assistant depends on (rag.index.dependencies)."""
         if self.encoder is not None:
-            return dependencies(self.model, self.chunking, dim=getattr(self.encoder, "dim", None),
+            # The model name decides the dimension, as it does for a loaded model; an encoder object
+            # may say which engine it stands for (`engine_id`), else its class is the engine.
+            return dependencies(self.model, self.chunking,
                                 passage_engine=getattr(self.encoder, "engine_id", type(self.encoder).__name__))
         from .models.encoders import passage_profile
 
@@ -102,6 +113,7 @@ class Assistant:
         with self._lock:
             self._docs = None
             self._grounder = None
+            self._scopes.clear()
             path, self.last_update = update_index(
                 self.documents(), self.index_dir, self.model, lambda: self.encoder or load_passage_encoder(self.model),
                 self.chunking, progress, self.index_type, self.dependencies(), force,
@@ -145,29 +157,86 @@ class Assistant:
             return self._query_encoder
 
     # -- asking ------------------------------------------------------------------------------
-    def ask(self, question: str, k: int = config.DEFAULT_K, mode: str = config.DEFAULT_MODE, id: str | None = None) -> Answer:
-        """The k passages that best answer `question` (Chinese, Traditional Chinese or English)."""
-        return self._answer(question, config.check_k(k), config.check_mode(mode), id)
+    def ask(
+        self,
+        question: str,
+        k: int = config.DEFAULT_K,
+        mode: str = config.DEFAULT_MODE,
+        id: str | None = None,
+        docs: Iterable[str] | None = None,
+    ) -> Answer:
+        """The k passages that best answer `question` (Chinese, Traditional Chinese or English).
 
-    def _answer(self, question: str, k: int, mode: str, id: str | None = None, *, bridge: bool = True) -> Answer:
+        `docs` asks only some documents (file names, globs or titles; see `rag.scope`): the answer
+        is then the one a corpus of just those documents would give.
+        """
+        return self._answer(question, config.check_k(k), config.check_mode(mode), id, docs)
+
+    def _answer(
+        self, question: str, k: int, mode: str, id: str | None = None, docs: Iterable[str] | None = None, *, bridge: bool = True
+    ) -> Answer:
         """`ask`, with the search's measurement switches (only rag.evaluate's variants turn them off)."""
+        scope = self.scope(docs) if docs is not None else None
         q: Question = prepare(question)
         index = self.index()
+        if scope is not None and scope != {d.source for d in self.documents()}:  # every document: no need to restrict
+            s = self._scopes.get(index, self.documents(), scope, self.chunking)
+            index, grounder = s.index, s.grounder
+        else:
+            grounder = self.grounder()
         encoder = self.query_encoder() if mode != "bm25" else None
         from .abstain import CHECK_PASSAGES, unstated
 
         # The not-found check reads the best few passages even when fewer are asked for.
         hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge)
-        grounding = self.grounder()(q.text, q.lang)
+        grounding = grounder(q.text, q.lang)
         if grounding.not_found:
             reason = "the report never mentions " + ", ".join(grounding.missing)
         else:
             reason = unstated(q.text, q.lang, hits)
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
+        titles = self.titles()
         return Answer(
-            question=question, hits=hits[:k], not_found=reason is not None, id=id, notices=q.notices, not_found_reason=reason
+            question=question,
+            hits=hits[:k],
+            not_found=reason is not None,
+            id=id,
+            notices=q.notices,
+            not_found_reason=reason,
+            scope=scope,
+            titles={h.passage.source: titles.get(h.passage.source, h.passage.source) for h in hits[:k]},
         )
+
+    def scope(self, docs: Iterable[str]) -> frozenset[str]:
+        """The sources named by `docs` (file names, globs or titles); DocumentNotFoundError if one names nothing."""
+        return resolve_docs(docs, self.documents())
+
+    def titles(self) -> dict[str, str]:
+        """source -> title (zh, else en, else first `#` heading, else file name) of every document."""
+        with self._lock:
+            docs = self.documents()
+            if self._titles is None or self._titles[0] is not docs:
+                self._titles = (docs, {d.source: title_of(d) for d in docs})
+            return self._titles[1]
+
+    def documents_status(self) -> list["DocumentStatus"]:
+        """Every corpus file with its titles, passage count and index state (indexed, changed,
+        new, removed since the index was built); never builds the index."""
+        from .catalog import document_status
+
+        docs = self.documents()
+        with self._lock:
+            index = self._index
+        if index is None:
+            try:
+                index = load_index(current_version(self.index_dir, self.model))
+            except (IndexMissingError, IndexCorruptError):
+                return document_status(docs, None, None)
+        from collections import Counter
+
+        counts = Counter(p.source for p in index.passages)
+        return document_status(docs, index.manifest.corpus, counts)
 
     def grounder(self):
         from .abstain import Grounder

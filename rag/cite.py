@@ -19,11 +19,12 @@ def reference(p: Passage) -> str:
     return f"{p.source}:L{p.line_start}-{p.line_end}"
 
 
-def hit_to_dict(hit: Hit) -> dict:
+def hit_to_dict(hit: Hit, title: str | None = None) -> dict:
     """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return): its rank and
-    score, the passage (`passage_to_dict`) and the highlighted sentence."""
+    score, the passage (`passage_to_dict`), the title of its document (its file name when it has
+    none) and the highlighted sentence."""
     p = hit.passage
-    out = {"rank": hit.rank, "score": round(hit.score, 6), **passage_to_dict(p)}
+    out = {"rank": hit.rank, "score": round(hit.score, 6), **passage_to_dict(p), "title": title if title is not None else Path(p.source).name}
     if hit.highlight:
         s, e = hit.highlight
         out["highlight"] = {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}

@@ -20,6 +20,9 @@ app = typer.Typer(
 
 CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder [env RAG_CORPUS_DIR; default: the project's corpus/].")
 IndexOpt = typer.Option(None, "--index-dir", help="Index folder [env RAG_INDEX_DIR; default: the project's indexes/].")
+DocOpt = typer.Option(
+    None, "--doc", help="Ask only this document: a file name, a glob or a title (repeatable); see: rag docs."
+)
 ModelOpt = typer.Option(
     None, "--model", help=f"sentence-transformers model name or path [env RAG_MODEL; default: {config.DEFAULT_MODEL}]."
 )
@@ -56,6 +59,7 @@ def _print_answer(answer, color: bool) -> None:
         p = hit.passage
         head = f"[{hit.rank}] {' > '.join(p.section[1:] or p.section)}"
         typer.echo(typer.style(head, bold=True) if color else head)
+        typer.echo(f"    {answer.titles.get(p.source, p.source)}")
         typer.echo(f"    {reference(p)}  (chars {p.start}-{p.end}, score {hit.score:.4f}, id {p.id})")
         body = _highlighted(hit, color).replace("\r\n", "\n").replace("\r", "\n")
         for line in body.split("\n"):
@@ -151,6 +155,7 @@ def ask(
     mode: str = typer.Option(config.DEFAULT_MODE, "--mode", help="hybrid, dense or bm25."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per question."),
     batch: Optional[Path] = typer.Option(None, "--batch", help='JSONL file of {"id", "question"} lines.'),
+    doc: Optional[list[str]] = DocOpt,
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
@@ -162,8 +167,9 @@ def ask(
     config.check_mode(mode)
     assistant = _assistant(corpus, index_dir, model)
     color = sys.stdout.isatty()
+    docs = assistant.scope(doc) if doc else None
     if batch is None:
-        answer = assistant.ask(question, k=k, mode=mode)
+        answer = assistant.ask(question, k=k, mode=mode, docs=docs)
         for notice in answer.notices:
             typer.echo(f"note: {notice}", err=True)
         if as_json:
@@ -174,7 +180,7 @@ def ask(
     items, bad = _read_batch(batch)
     for n, qid, q in items:
         try:
-            answer = assistant.ask(q, k=k, mode=mode, id=qid)
+            answer = assistant.ask(q, k=k, mode=mode, id=qid, docs=docs)
         except (EmptyQuestionError, InvalidArgumentError) as exc:
             typer.echo(f"{batch}:{n}: skipped: {exc}", err=True)
             bad += 1
@@ -222,6 +228,9 @@ def eval_(
     chunking: Optional[list[str]] = typer.Option(
         None, "--chunking", help="Evaluate other chunking, e.g. --chunking max_chars=300 (own index, built if needed)."
     ),
+    doc: Optional[list[str]] = typer.Option(
+        None, "--doc", help="Ask the gold questions of this document only (repeatable); evidence is located in it."
+    ),
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
@@ -246,7 +255,7 @@ def eval_(
         index_dir = base / f"eval-{settings.digest()}"
     assistant = _assistant(corpus, index_dir, model, **extra)
     modes = list(COMPARE_MODES) if compare else [mode]
-    reports = compare_modes(assistant, cases, modes, k=k)
+    reports = compare_modes(assistant, cases, modes, k=k, docs=doc or None)
     markdown = render_markdown(reports)
     if out:
         from . import atomic
@@ -256,6 +265,32 @@ def eval_(
         typer.echo(json.dumps(report_json(reports), ensure_ascii=False, indent=1))
     else:
         typer.echo(markdown)
+
+
+@app.command()
+def docs(
+    as_json: bool = typer.Option(False, "--json", help="One JSON array of documents."),
+    corpus: Optional[Path] = CorpusOpt,
+    index_dir: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """List the corpus: titles, publisher and year, passages, and whether the index is up to date."""
+    rows = _assistant(corpus, index_dir, model).documents_status()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=1))
+        return
+    for r in rows:
+        passages = "–" if r.passages is None else str(r.passages)
+        typer.echo(f"{r.state:<8} {passages:>5}  {r.name}")
+        titles = " / ".join(t for t in dict.fromkeys((r.title_zh, r.title_en)) if t) or (r.title if r.title != r.name else "")
+        about = ", ".join(x for x in (r.publisher, r.year) if x)
+        if titles or about:
+            typer.echo("               " + titles + (f"  ({about})" if about else ""))
+    counts = {s: sum(r.state == s for r in rows) for s in ("indexed", "changed", "new", "removed")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    typer.echo(f"{sum(r.state != 'removed' for r in rows)} document(s) in the corpus: {summary}.")
+    if counts["changed"] or counts["new"] or counts["removed"]:
+        typer.echo("The index is out of date; rebuild it with: rag index", err=True)
 
 
 @app.command()

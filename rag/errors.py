@@ -31,3 +31,7 @@ class IndexCorruptError(RagError):
 
 class CitationError(RagError):
     """A citation does not name a passage or line of the corpus."""
+
+
+class DocumentNotFoundError(InvalidArgumentError):
+    """A document selection (`--doc`, `docs=[…]`) names no document of the corpus."""

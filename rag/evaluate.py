@@ -11,6 +11,11 @@ Definitions (every metric is a pure function below, testable without the model):
 * Evidence spans are located with `str.find` in the text of each corpus file, read from disk and
   decoded as UTF-8; a span may be located in several files, and a passage is compared with the
   location in its own file. A gold span found in no file is an error (`GoldError`).
+* In a library, a gold set is about some documents, and a passage of another report that happens
+  to quote an evidence sentence does not answer the question. So evidence is located only in the
+  **evidence files**: the scope when the questions are asked of some documents (`docs`), else the
+  files that hold the evidence of every answerable question (`home_files`: the gold set's own
+  report); only when no file holds them all is every file searched.
 * A passage **covers** an evidence span when, in the same file, it overlaps at least half of the
   span's characters. A question is **hit at rank r** when the passage at position r (1-based, the
   order `ask` returned) covers one of its spans; its *first rank* is the smallest such r.
@@ -191,6 +196,18 @@ def locate(evidence: str, files: Mapping[str, SourceFile]) -> tuple[Span, ...]:
     return tuple(spans)
 
 
+def home_files(cases: Sequence[GoldCase], files: Mapping[str, SourceFile]) -> dict[str, SourceFile]:
+    """The files holding every evidence span of every answerable case (the report the gold set is
+    about); all `files` when no file holds them all."""
+    common = set(files)
+    for case in cases:
+        for evidence in case.evidence:
+            common &= {s.source for s in locate(evidence, files)}
+            if not common:
+                return dict(files)
+    return {source: f for source, f in files.items() if source in common}
+
+
 def locate_case(case: GoldCase, files: Mapping[str, SourceFile]) -> tuple[tuple[Span, ...], ...]:
     """The locations of each evidence span of a case; a span found nowhere is a GoldError."""
     located = tuple(locate(e, files) for e in case.evidence)
@@ -309,9 +326,11 @@ def score_question(
     not_found: bool,
     files: Mapping[str, SourceFile],
     latency_ms: float = 0.0,
+    evidence_files: Mapping[str, SourceFile] | None = None,
 ) -> QuestionResult:
-    """Score the hits `ask` returned for one case, in the order returned."""
-    evidence = locate_case(case, files)
+    """Score the hits `ask` returned for one case, in the order returned; evidence is located in
+    `evidence_files` (default: every file), citations are checked against `files`."""
+    evidence = locate_case(case, files if evidence_files is None else evidence_files)
     ranked = [Span(h.passage.source, h.passage.start, h.passage.end) for h in hits]
     span_ranks = evidence_ranks(ranked, evidence)
     highlight_ok = None
@@ -440,6 +459,9 @@ class EvalReport:
     k: int
     results: tuple[QuestionResult, ...]
     slices: tuple[Metrics, ...]
+    #: Sources the questions were asked of (empty: the whole corpus), and where evidence was located.
+    scope: tuple[str, ...] = ()
+    evidence_in: tuple[str, ...] = ()
 
     @property
     def overall(self) -> Metrics:
@@ -462,41 +484,60 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 COMPARE_MODES = (*config.MODES, *VARIANTS)
 
 
-def evaluate(assistant, cases: list[GoldCase], k: int = 10, mode: str = "hybrid") -> EvalReport:
+def evaluate(
+    assistant, cases: list[GoldCase], k: int = 10, mode: str = "hybrid", docs: Sequence[str] | None = None
+) -> EvalReport:
     """Ask every case with `assistant.ask(question, k=k, mode=mode)` and score the answers.
 
-    `assistant` needs `.ask()` (returning an object with `.hits` and `.not_found`) and `.documents()`.
+    `assistant` needs `.ask()` (returning an object with `.hits` and `.not_found`) and `.documents()`;
+    with `docs` (file names, globs or titles) the questions are asked of those documents only
+    (`ask(…, docs=…)`, and `.scope()` resolves them) and their evidence is located in them.
     `mode` may also be a measurement variant (VARIANTS), asked through the assistant's search switches.
     Every evidence span is located before anything is asked, so a bad gold set fails fast.
     """
     if mode in VARIANTS:
         base, switches = VARIANTS[mode]
 
-        def ask(question: str):
-            return assistant._answer(question, k, base, **switches)
+        def ask(question: str, **extra):
+            return assistant._answer(question, k, base, **extra, **switches)
     else:
         config.check_mode(mode)
 
-        def ask(question: str):
-            return assistant.ask(question, k=k, mode=mode)
+        def ask(question: str, **extra):
+            return assistant.ask(question, k=k, mode=mode, **extra)
 
     files = source_files(assistant.documents())
+    scope = assistant.scope(docs) if docs else None
+    if scope is not None:
+        evidence_files = {source: f for source, f in files.items() if source in scope}
+    else:
+        evidence_files = home_files(cases, files)
     for case in cases:
-        locate_case(case, files)
+        locate_case(case, evidence_files)
+    extra = {"docs": scope} if scope is not None else {}
     if cases:  # warm-up: loading the model or building the index is not a question's latency
-        ask(cases[0].question)
+        ask(cases[0].question, **extra)
     results = []
     for case in cases:
         t0 = time.perf_counter()
-        answer = ask(case.question)
+        answer = ask(case.question, **extra)
         ms = (time.perf_counter() - t0) * 1000.0
-        results.append(score_question(case, list(answer.hits), answer.not_found, files, ms))
-    return EvalReport(mode=mode, k=k, results=tuple(results), slices=tuple(slices(results, k)))
+        results.append(score_question(case, list(answer.hits), answer.not_found, files, ms, evidence_files))
+    return EvalReport(
+        mode=mode,
+        k=k,
+        results=tuple(results),
+        slices=tuple(slices(results, k)),
+        scope=tuple(sorted(scope or ())),
+        evidence_in=tuple(sorted(evidence_files)),
+    )
 
 
-def compare(assistant, cases: list[GoldCase], modes: list[str], k: int = 10) -> list[EvalReport]:
+def compare(
+    assistant, cases: list[GoldCase], modes: list[str], k: int = 10, docs: Sequence[str] | None = None
+) -> list[EvalReport]:
     """`evaluate` once per mode, in the order given (the first is the primary report)."""
-    return [evaluate(assistant, cases, k=k, mode=mode) for mode in modes]
+    return [evaluate(assistant, cases, k=k, mode=mode, docs=docs) for mode in modes]
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -523,6 +564,10 @@ def render_markdown(reports: Sequence[EvalReport]) -> str:
         return "No evaluation was run.\n"
     first = reports[0]
     out = [f"## Retrieval evaluation ({first.overall.n} questions, k={first.k})", ""]
+    if first.scope or first.evidence_in:
+        asked = ", ".join(first.scope) if first.scope else "the whole corpus"
+        located = ", ".join(first.evidence_in) if len(first.evidence_in) <= 3 else f"{len(first.evidence_in)} files"
+        out += [f"Asked of: {asked}. Evidence located in: {located}.", ""]
     header = ["mode"]
     for lang in ("zh", "en"):
         header += [f"{lang} R@1", f"{lang} R@5", f"{lang} R@10", f"{lang} MRR@10", f"{lang} nDCG@10"]
@@ -595,6 +640,8 @@ def report_json(reports: Sequence[EvalReport]) -> dict:
             {
                 "mode": rep.mode,
                 "k": rep.k,
+                "docs": list(rep.scope) or None,
+                "evidence_in": list(rep.evidence_in),
                 "questions": len(rep.results),
                 "slices": {m.slice: _rounded(asdict(m)) for m in rep.slices},
                 "results": [_rounded(asdict(r)) for r in rep.results],
@@ -608,5 +655,5 @@ __all__ = [
     "GoldCase", "GoldError", "QuestionResult", "Metrics", "EvalReport", "SourceFile", "Span",
     "load_gold", "evaluate", "compare", "render_markdown", "report_json",
     "covers", "highlight_matches", "evidence_ranks", "first_rank", "reciprocal_rank", "all_covered", "ndcg",
-    "passage_problem", "score_question", "aggregate", "slices",
+    "passage_problem", "score_question", "aggregate", "slices", "home_files",
 ]

@@ -2,14 +2,18 @@
 
 Endpoints (OpenAPI and a try-it page at `/docs`):
 
-* `POST /ask` — body `{"question": "…", "k": 5, "mode": "hybrid", "id": …}`; returns the JSON of
-  `rag ask --json`, plus `"notices"` (e.g. a question truncated at 2000 characters).
+* `POST /ask` — body `{"question": "…", "k": 5, "mode": "hybrid", "id": …, "docs": [...]}`; returns
+  the JSON of `rag ask --json`, plus `"notices"` (e.g. a question truncated at 2000 characters).
+  `docs` (optional: file names, globs or titles) asks only those documents; a name that matches
+  none is a 400 listing close names.
 * `POST /ask/batch` — body `{"questions": [{"id": …, "question": "…"}, …], "k": 5, "mode": "hybrid"}`
   (at most 100 questions); returns `{"answers": […], "errors": [{"index", "id", "error"}]}`: a bad
   question is reported in `errors` and does not fail the others.
 * `GET /passages/{passage_id}` — one passage by its id, with the lines around it. Passage ids look
   like `corpus/<file>.txt#42`: the `/` may stay as is, but the `#` **must be sent as `%23`**
   (`/passages/corpus/report.txt%2342`), or the client treats the rest as a URL fragment and never sends it.
+* `GET /documents` — the corpus: titles, publisher, year, passage counts and index state
+  (`indexed`, `changed`, `new`, `removed`), as `rag docs --json` (`/docs` is this API's own page).
 * `GET /healthz` — model, passage count and index version.
 
 Limits: request bodies of at most 64 KiB (counted as they arrive, with or without Content-Length),
@@ -35,7 +39,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, nullcontext
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,6 +56,7 @@ log = logging.getLogger("rag.server")
 MAX_BODY_BYTES = 64 * 1024
 MAX_K = 50
 MAX_BATCH = 100
+MAX_DOCS = 100
 MAX_CONTEXT_LINES = 20
 #: Threads answering questions at once (each ask is CPU-bound; more threads only add contention).
 DEFAULT_WORKERS = 4
@@ -82,6 +87,9 @@ class AskRequest(BaseModel):
     k: StrictInt = Field(config.DEFAULT_K, description=f"How many passages (1–{MAX_K}).")
     mode: StrictStr = Field(config.DEFAULT_MODE, description="hybrid, dense or bm25.")
     id: QuestionId = Field(None, description="Echoed back in the answer.")
+    docs: Optional[list[StrictStr]] = Field(
+        None, max_length=MAX_DOCS, description="Ask only these documents: file names, globs or titles (GET /documents)."
+    )
 
 
 class BatchRequest(BaseModel):
@@ -92,6 +100,9 @@ class BatchRequest(BaseModel):
     )
     k: StrictInt = Field(config.DEFAULT_K, description=f"How many passages for each question (1–{MAX_K}).")
     mode: StrictStr = Field(config.DEFAULT_MODE, description="hybrid, dense or bm25.")
+    docs: Optional[list[StrictStr]] = Field(
+        None, max_length=MAX_DOCS, description="Ask every question of these documents only (GET /documents)."
+    )
 
 
 # -- the body limit -----------------------------------------------------------------------------
@@ -227,14 +238,15 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
     async def run(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
-    def answer_json(question: str, k: int, mode: str, qid) -> dict:
+    def answer_json(question: str, k: int, mode: str, qid, docs=None) -> dict:
         with ask_lock if mode != "bm25" else nullcontext():
-            answer = assistant.ask(question, k=k, mode=mode, id=qid)
+            answer = assistant.ask(question, k=k, mode=mode, id=qid, docs=docs)
         out = answer.to_dict()
         out["notices"] = list(answer.notices)
         return out
 
-    def batch_json(items: list, k: int, mode: str) -> dict:
+    def batch_json(items: list, k: int, mode: str, docs=None) -> dict:
+        scope = assistant.scope(docs) if docs is not None else None  # a bad name fails the batch once, 400
         answers, errors = [], []
         for i, item in enumerate(items):
             qid = item.get("id") if isinstance(item, dict) else None
@@ -243,7 +255,7 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
                     raise InvalidArgumentError('each question must be an object with a "question" string')
                 if not (qid is None or isinstance(qid, str) or (isinstance(qid, int) and not isinstance(qid, bool))):
                     raise InvalidArgumentError('"id" must be a string, a whole number or null')
-                out = answer_json(item["question"], k, mode, qid)
+                out = answer_json(item["question"], k, mode, qid, scope)
             except RagError as exc:
                 errors.append({"index": i, "id": qid if isinstance(qid, (str, int)) else None, "error": str(exc)})
                 continue
@@ -254,13 +266,18 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
     async def ask(body: AskRequest) -> dict:
         config.check_k(body.k, limit=MAX_K)
         config.check_mode(body.mode)
-        return await run(answer_json, body.question, body.k, body.mode, body.id)
+        return await run(answer_json, body.question, body.k, body.mode, body.id, body.docs)
 
     @app.post("/ask/batch", summary=f"Answer up to {MAX_BATCH} questions")
     async def ask_batch(body: BatchRequest) -> dict:
         config.check_k(body.k, limit=MAX_K)
         config.check_mode(body.mode)
-        return await run(batch_json, body.questions, body.k, body.mode)
+        return await run(batch_json, body.questions, body.k, body.mode, body.docs)
+
+    @app.get("/documents", summary="The corpus: titles, passage counts, index state")
+    async def documents() -> dict:
+        rows = await run(assistant.documents_status)
+        return {"documents": [r.to_dict() for r in rows]}
 
     @app.get("/passages/{passage_id:path}", summary="One passage by id ('#' sent as %23), with context")
     async def passage(passage_id: str, context: int = Query(2, ge=0, le=MAX_CONTEXT_LINES)) -> dict:

@@ -21,6 +21,9 @@ class HashEncoder:
 
     name = "hash-bigram-64"
     dim = 64
+    #: It stands in for a sentence-transformers model of this name, so the CLI given `--model
+    #: hash-bigram-64` finds the index it built current (rag.index.dependencies).
+    engine_id = "sentence-transformers"
 
     def _one(self, text: str) -> np.ndarray:
         v = np.zeros(self.dim, dtype=np.float32)
