@@ -158,6 +158,13 @@ def make_faiss_index(vectors: np.ndarray, index_type: str):
     return index
 
 
+def build_lexical(passages: list[Passage], settings: ChunkSettings):
+    """BM25 over the passages, each length-normalised against its own file's passages."""
+    from .lexical import LexicalIndex
+
+    return LexicalIndex.build([indexed_text(p, settings) for p in passages], groups=[p.source for p in passages])
+
+
 def build_index(
     docs: list[Document],
     index_dir: Path,
@@ -171,7 +178,7 @@ def build_index(
     import faiss
     from filelock import FileLock
 
-    from .lexical import LexicalIndex, extract_term_pairs
+    from .lexical import extract_term_pairs
 
     t0 = time.perf_counter()
     root = model_dir(index_dir, model)
@@ -190,7 +197,7 @@ def build_index(
         vectors = np.ascontiguousarray(encoder.encode_passages(texts, progress=step), dtype=np.float32)
         kind = choose_index_type(len(vectors), index_type)
         dense = make_faiss_index(vectors, kind)
-        lexical = LexicalIndex.build([indexed_text(p, settings) for p in passages])
+        lexical = build_lexical(passages, settings)
         pairs: dict[str, set[str]] = {}
         for d in docs:
             for en, zh in extract_term_pairs(d.text).items():
@@ -296,7 +303,7 @@ def load_index(path: Path, verify: bool = True) -> Index:
     """Load one index version, checking every file against the manifest's checksums."""
     import faiss
 
-    from .lexical import LexicalIndex
+    from .lexical import LENGTH_NORM_GROUP, LexicalIndex
 
     manifest = read_manifest(path)
     if verify:
@@ -314,6 +321,10 @@ def load_index(path: Path, verify: bool = True) -> Index:
         vectors = np.load(path / "vectors.npy", allow_pickle=False)
         dense = faiss.read_index(str(path / "dense.faiss"))
         lexical = LexicalIndex.load(path / "lexical")
+        if lexical.params.get("length_norm") != LENGTH_NORM_GROUP:
+            # Built before BM25 was normalised per file: recompute it from the stored passages
+            # (a BM25 build, no re-embedding); `rag index` writes the new form.
+            lexical = build_lexical(passages, ChunkSettings(**manifest.chunk_settings))
         raw_pairs = json.loads((path / "terms.json").read_text(encoding="utf-8"))
     except Exception as exc:  # any parse failure of an index file is corruption to the user
         raise IndexCorruptError(f"index in {path} cannot be read ({type(exc).__name__}: {exc}); rebuild with: rag index") from None

@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .chunking import ChunkSettings, indexed_text
+from .chunking import ChunkSettings
 from .corpus import Document
 from .errors import DocumentNotFoundError
 
@@ -130,7 +130,8 @@ def scoped_index(index, documents: Sequence[Document], sources: frozenset[str], 
     an exact dense search over its own vectors, and the acronym pairs of its own documents."""
     import faiss
 
-    from .lexical import LexicalIndex, extract_term_pairs
+    from .index import build_lexical
+    from .lexical import extract_term_pairs
 
     keep = np.fromiter((p.source in sources for p in index.passages), dtype=bool, count=len(index.passages))
     positions = np.flatnonzero(keep)
@@ -156,7 +157,7 @@ def scoped_index(index, documents: Sequence[Document], sources: frozenset[str], 
         unit_sentence=index.unit_sentence[units],
         vectors=vectors,
         dense=dense,
-        lexical=LexicalIndex.build([indexed_text(p, settings) for p in passages]),
+        lexical=build_lexical(passages, settings),
         term_pairs=pairs,
     )
 
