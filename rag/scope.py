@@ -157,7 +157,7 @@ def scoped_index(index, documents: Sequence[Document], sources: frozenset[str], 
         unit_sentence=index.unit_sentence[units],
         vectors=vectors,
         dense=dense,
-        lexical=LexicalIndex.build([indexed_text(p, settings) for p in passages]),
+        lexical=LexicalIndex.build([indexed_text(p, settings) for p in passages], groups=[p.source for p in passages]),
         term_pairs=pairs,
         ranges=_ranges(passages, new_position[index.unit_passage[units]]),
     )

@@ -156,3 +156,22 @@ def test_bm25_scores_equal_the_bm25s_reference_on_the_report():
     for q in ["东盟在地区合作中的中心地位", "人口老龄化 人口老龄化", "IPEF 印太经济框架", "RCEP 东盟 东盟 东盟"]:
         qt = tokenize(q)
         np.testing.assert_allclose(ours.score(qt), ref.get_scores(qt), rtol=1e-5, atol=1e-5)
+
+
+def test_length_is_normalised_per_file_when_groups_are_given():
+    long_file = ["东盟 峰会 " + "合作 " * 80, "南海 行为准则 " + "磋商 " * 80]
+    short_file = ["东盟 天气", "峰会 城市", "预报 天气"]
+    texts = long_file + short_file
+    groups = ["a"] * 2 + ["b"] * 3
+    plain = LexicalIndex.build(texts)
+    grouped = LexicalIndex.build(texts, groups=groups)
+    query = ["东盟"]
+    # Against the corpus-wide mean, the long file's passage is "long" and ranks below a short one
+    # with the same word once; against its own file's mean it is ordinary and they score alike.
+    assert [p for p, _ in plain.search(query, 2)] == [2, 0]
+    top = grouped.search(query, 2)
+    assert [p for p, _ in top] == [0, 2] and abs(top[0][1] - top[1][1]) < 0.01
+    assert grouped.params["length_norm"] == "per-file" and plain.params["length_norm"] == "corpus"
+    # One file: exactly the corpus-wide normalisation.
+    one = LexicalIndex.build(texts, groups=["x"] * len(texts))
+    assert np.array_equal(one.scores, plain.scores) and np.array_equal(one.doc_ids, plain.doc_ids)

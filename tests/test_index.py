@@ -104,7 +104,7 @@ def test_bm25_after_an_update_equals_bm25_built_from_scratch(lib):
     a = lib.assistant()
     a.build()
     index = a.index()
-    fresh = LexicalIndex.build([p.text for p in index.passages])
+    fresh = LexicalIndex.build([p.text for p in index.passages], groups=[p.source for p in index.passages])
     assert index.lexical.vocab == fresh.vocab
     assert np.array_equal(index.lexical.doc_ids, fresh.doc_ids) and np.allclose(index.lexical.scores, fresh.scores)
     assert index.term_pairs == {}  # a.md held the only pair (IPEF), and it is gone

@@ -388,6 +388,7 @@ class FaissStore:
         from ..bm25 import LexicalIndex
 
         counts: list[dict[str, int]] = []
+        groups: list[str] = []
         pairs: dict[str, set[str]] = {}
         n_units = 0
         for s, f in files.items():
@@ -395,10 +396,11 @@ class FaissStore:
             if len(c) != f["passages"]:
                 raise IndexCorruptError(f"index entry {self.pool / f['lexical']} disagrees with its file; rebuild with: rag index")
             counts.extend(c)
+            groups.extend([s] * len(c))
             for en, zh in p.items():
                 pairs.setdefault(en, set()).update(zh)
             n_units += int(f["units"])
-        lexical = LexicalIndex.from_counts(counts)
+        lexical = LexicalIndex.from_counts(counts, groups=groups)
         kind = choose_index_type(n_units, self.index_type)
         version = _new_name("v")
         tmp = self.root / f".tmp-{version}"
