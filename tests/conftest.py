@@ -73,6 +73,12 @@ def built_hash_assistant(folder: Path):
 
 
 @pytest.fixture(scope="session")
+def dictionary_cache(tmp_path_factory) -> Path:
+    """One private folder per session for the CC-CEDICT tables (never the user's cache)."""
+    return tmp_path_factory.mktemp("dictionary-cache")
+
+
+@pytest.fixture(scope="session")
 def real_env(tmp_path_factory):
     """Environment for the real default model: a session cache (converted once) and index dir."""
     cache = tmp_path_factory.mktemp("model-cache")
