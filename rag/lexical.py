@@ -256,6 +256,8 @@ DICT_MIN_HEADWORD_CHARS = 2
 #: v2: one sorted entry per line, read in place).
 _DICT_BUILD_VERSION = 4
 
+#: English function words: articles, pronouns, auxiliaries, prepositions (with "according",
+#: "apart" of "according to", "apart from"), conjunctions, quantifiers and question words.
 _EN_STOPWORDS = frozenset(
     """a about above according after again against all also am an and any are as at be because
     been before being below between both but by can could did do does doing down during each few
@@ -263,8 +265,11 @@ _EN_STOPWORDS = frozenset(
     just me more most my no nor not now of off on once only or other our ours out over own same she
     should so some such than that the their theirs them then there these they this those through to
     too under until up very was we were what when where which while who whom why will with would
-    you your yours say says said report reports does did make makes made way ways according kind
-    sort one two three four five apart want wants many much us""".split()
+    you your yours apart many much us""".split()
+) | frozenset(
+    # How a question refers to the document it asks and to its stating something ("according to
+    # the report", "what does the report say"): words of the asking, not of the answer.
+    """report reports say says said""".split()
 )
 _EN_STOP_TOKENS = _EN_STOPWORDS | {_latin_token(w) for w in _EN_STOPWORDS}
 

@@ -94,8 +94,9 @@ def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens:
     return tuple(spans)
 
 
+# Questions about what a term stands for or means (not any "是什么": that asks about anything).
 _ASKS_EXPANSION = re.compile(
-    r"缩写|全称|全名|代表什么|指的?是什么|指什么|是什么|什么意思|\bstands? for\b|\babbreviat|\bacronym|\bshort for\b"
+    r"缩写|全称|全名|代表什么|指的?是什么|指什么|什么意思|\bstands? for\b|\babbreviat|\bacronym|\bshort for\b"
     r"|\bfull (?:name|form|title)\b|\bwhat (?:is|are|was|were) (?:the )?[A-Z0-9]{2,}",
     re.I,
 )
