@@ -172,3 +172,31 @@ def _country_words(country: str) -> list[str]:
     if last and last != key:
         words += dictionary.get(last, ())
     return words
+
+
+_EN_CAPITALISED = re.compile(r"(?<![\w'])[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?")
+
+
+def capitals_in(question: str) -> list[str]:
+    """Chinese words for the countries whose capital cities a question names (Chinese or English)."""
+    from .lexical import english_dictionary
+
+    table = proper_nouns()
+    heads: list[str] = []
+    if re.search(r"[\u4e00-\u9fff]", question):
+        import rjieba
+
+        heads = [w for w in rjieba.cut(question) if w in table]
+    else:
+        dictionary = english_dictionary()
+        for m in _EN_CAPITALISED.finditer(question):
+            for phrase in (m.group(0), m.group(0).split()[0]):
+                found = [w for w in dictionary.get(english_key(phrase), ()) if w in table]
+                if found:
+                    heads += found
+                    break
+    out: list[str] = []
+    for head in heads:
+        for country in table[head].capital_of:
+            out += [w for w in _country_words(country) if w in table and w not in out]
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,12 +142,25 @@ def bridge_terms(tokens: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[s
     return out[:n]
 
 
-def dense_query(question: str, tokens: list[str], vocabulary) -> str:
-    """What the dense side embeds: the question, plus bridge terms when it has no Chinese."""
-    if _CJK.search(question):
-        return question
-    terms = bridge_terms(tokens, vocabulary)
+def dense_query(question: str, tokens: list[str], vocabulary, extra: Sequence[str] = ()) -> str:
+    """What the dense side embeds: the question, plus bridge terms when it has no Chinese, plus
+    `extra` words (the countries its capitals stand for)."""
+    terms = [] if _CJK.search(question) else bridge_terms(tokens, vocabulary)
+    terms = list(dict.fromkeys([*terms, *extra]))
     return question + " " + " ".join(terms) if terms else question
+
+
+def metonyms(question: str, vocabulary) -> list[str]:
+    """Chinese words (that the corpus uses) for the countries whose capitals a question names:
+    a capital often stands for its government ("Jakarta's maritime vision", "科伦坡与伊斯兰堡"),
+    and the report names the country instead. Capitals are read from CC-CEDICT (`rag.names`)."""
+    from .names import capitals_in
+
+    out: list[str] = []
+    for word in capitals_in(question):
+        if word in vocabulary and word not in out:
+            out.append(word)
+    return out
 
 
 def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list[Hit]:
@@ -160,10 +174,15 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None) -> list
 
     depth = max(CANDIDATES, k)
     tokens = expand_query(question, index.term_pairs)
+    extra = metonyms(question, index.lexical.vocab) if variant != "nobridge" else []
+    if extra:
+        from .lexical import tokenize
+
+        tokens = tokens + [t for w in extra for t in tokenize(w)]
     qvec = None
     dense: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
-        qtext = question if variant == "nobridge" else dense_query(question, tokens, index.lexical.vocab)
+        qtext = question if variant == "nobridge" else dense_query(question, tokens, index.lexical.vocab, extra)
         qvec = encoder.encode_queries([qtext])[0]
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []

@@ -50,3 +50,10 @@ def test_the_table_is_cached_and_read_back(dictionary_cache):
     assert list(dictionary_cache.glob("cedict-names-v*.json"))
     names.proper_nouns.cache_clear()
     assert names.proper_nouns() == first
+
+
+def test_capitals_in_a_question_give_their_countries():
+    assert {"印尼", "印度尼西亚"} <= set(names.capitals_in("Which maritime vision of Jakarta is on the list?"))
+    assert {"斯里兰卡", "巴基斯坦"} <= set(names.capitals_in("科伦坡与伊斯兰堡当年遭遇了怎样的困局？"))
+    assert "日本" in names.capitals_in("What pact among Beijing, Tokyo and Seoul?")
+    assert names.capitals_in("How did ASEAN respond?") == [] and names.capitals_in("东盟如何回应？") == []
