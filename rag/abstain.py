@@ -291,7 +291,7 @@ class Grounder:
     def _dates(self, question: str) -> list[str]:
         out = [y for y in _YEAR.findall(question) if y not in self.flat]
         months = [(y, str(_MONTHS.index(m.lower()) + 1), f"{m} {y}") for m, y in _EN_MONTH_YEAR.findall(question)]
-        months += [(y, str(int(m)), f"{y}年{m}月") for y, m in _ZH_MONTH_YEAR.findall(_squash(question))]
+        months += [(y, str(int(m)), f"{y}年{m}月") for y, m in _ZH_MONTH_YEAR.findall(_squash(question)) if 1 <= int(m) <= 12]
         bare = set(_ZH_BARE_MONTH.findall(self.flat))
         for year, month, shown in months:
             if year in out or f"{year}年{month}月" in self.flat or f"{_MONTHS[int(month) - 1]} {year}" in self.lower:

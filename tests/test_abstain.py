@@ -70,6 +70,7 @@ def test_a_month_of_a_year_the_corpus_never_mentions_is_flagged():
     assert g("What happened in September 2022?", "en").missing == ("September 2022",)
     assert not g("2022年8月发生了什么？", "zh").not_found
     assert not g("What happened in May 2022?", "en").not_found  # "5月" may be May of that year
+    assert not g("2022年13月发生了什么？", "zh").not_found  # not a month
 
 
 def test_a_year_outside_the_report_is_flagged():
