@@ -3,11 +3,11 @@
 Similarity scores do not separate unanswerable questions here: the dev set's unanswerable
 questions are about the report's own topics (a later summit, a statistic it does not give), and
 score as high as answerable ones (measured; see README). What does separate some of them is a
-named thing the report never mentions. So a question is flagged when it names a place, person or
-organisation (Chinese names by their part-of-speech tag; English names of two or more capitalised
-words that CC-CEDICT translates), or a year, that appears nowhere in the corpus, in either language. This is
-deliberately conservative: a false "not found" hides a real answer, which is worse than listing
-the closest passages without the flag.
+named thing the report never mentions. So a question is flagged when it is about a name that
+appears nowhere in the corpus in any spelling, or a year or month of a year the corpus never
+mentions (`Grounder`). A name is a name by evidence, not by a part-of-speech guess: a CC-CEDICT
+proper noun (`rag.names`). This is deliberately conservative: a false "not found" hides a real
+answer, which is worse than listing the closest passages without the flag.
 
 The second check is on the answer's type. A question that asks for a number ("多少次导弹试射",
 "How many Chinese students …") or a date ("哪一年", "When did …") is answered only by a sentence
@@ -28,11 +28,9 @@ from .text import ARTICLES, CJK, FUNCTION_WORDS
 if TYPE_CHECKING:
     from .retrieve import Hit
 
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+                "october", "november", "december")
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
-_CN_NUMERAL = re.compile(r"^[一二三四五六七八九十两几百千万多]")
-#: rjieba tags for places, persons, organisations (not nz: it also tags words like 英文).
-_NAME_TAGS = {"ns", "nr", "nrt", "nrfg", "nt"}
-_EN_NAME = re.compile(r"(?<![\w'])([A-Z][a-z]+(?:[ -][A-Z][a-z]+)*)")
 
 
 #: How many of the best passages the answer-type check reads, and how many of each passage's
@@ -41,18 +39,25 @@ CHECK_PASSAGES = 3
 DATE_SENTENCES = 2
 
 _TIME_Q = re.compile(
-    r"何时|什么时候|什么时间|哪一?年|哪个月|几月|哪一天|^\s*when\b|\bwhen (?:did|was|were|is|will|does|do|has|have)\b"
-    r"|\b(?:which|what) (?:year|month|date)\b",
+    r"何时|什么时候|什么时间|哪一?年|哪个月|几月|^\s*when\b|\bwhen (?:did|was|were|is|will|does|do|has|have)\b"
+    r"|\b(?:which|what) (?:year|month)\b",
     re.I,
 )
-_QTY_ZH = re.compile(r"多少|多大|几(?=[个次名项家国位倍成条种])")
+# Questions that want a day of the month, not just a year or a month.
+_DAY_Q = re.compile(r"哪一?天|哪一?日|几月几[日号]|几号|\b(?:which|what) (?:day|date)\b|\bon what day\b", re.I)
+# 哪几个/哪几项 asks which ones, not how many.
+_QTY_ZH = re.compile(r"多少|多大|(?<!哪)几(?=[个次名项家国位倍成条种])")
 _SHARE_WORDS = re.compile(r"比例|比重|占比|百分之几|百分比|\b(?:share|percentage|proportion|fraction|per ?cent)\b", re.I)
+# "How many/much …", and "what is the <measure> of …" where the measure is a noun whose value is a
+# quantity (with up to two modifiers before it: "the total annual value of").
 _QTY_EN = re.compile(
-    r"\bhow (?:many|much)\b|\bwhat (?:was|is|were|are|will be) the (?:total |overall |combined |annual )?"
-    r"(?:value|number|amount|volume|size|level|share|percentage|proportion|rate|figure) of\b"
+    r"\bhow (?:many|much|large|big)\b|\bwhat (?:was|is|were|are|will be) the (?:[a-z]+ ){0,2}?"
+    r"(?:value|number|amount|volume|size|share|percentage|proportion|rate|figure|total|sum|count|cost|price) of\b"
     r"|\bwhat (?:share|percentage|proportion|fraction) of\b",
     re.I,
 )
+#: Copulas: in "how large is <X>" the thing measured is X (in "how much did X grow" it is not X).
+_EN_AUXILIARIES = {"is", "are", "was", "were"}
 #: Words of a quantity phrase that are not the thing counted ("the total number of").
 _EN_SKIP = ARTICLES | {"total", "overall", "combined", "annual"}
 #: Counters, not things counted ("how many times"): the figure alone answers them.
@@ -63,12 +68,21 @@ _YEAR_LIKE = re.compile(r"(?<!\d)(?:1[89]|20)\d\d(?!\d)\s*年?")
 # A lone 一 is left out: 一个/一项/一大 are mostly "a", not a count.
 _FIGURE = re.compile(r"\d|(?:[二三四五六七八九十两百千万亿]|一[十百千万亿])[一二三四五六七八九十两百千万亿]*\s*(?:个|次|名|项|大|国|家|倍|成|亿|万|分之|条|种)")
 _SHARE = re.compile(r"\d\s*[%％]|百分之|分之|[一二三四五六七八九]成|一半|半数|\d\s*/\s*\d")
-# A date, or a period a "when" question can be answered with (1970年代, 21世纪, 冷战结束后, 奥巴马后期).
+# A date: a year, a month, a part of a year, a decade or a century (1970年代, 21世纪). Words that
+# only place an event relative to another (以来, 期间, 中期, 前夕) are not dates: nearly every
+# sentence of a report has one.
 _DATE = re.compile(
     r"(?:1[89]|20)\d\d\s*年|\d{1,2}\s*月|年初|年底|年末|年中|上半年|下半年|[一二三四五六七八九十]+月"
-    r"|年代|世纪|[初中后末]期|以来|期间|前夕|冷战"
+    r"|\d+\s*年代|[一二三四五六七八九十]+年代|\d+\s*世纪|[一二三四五六七八九十]+世纪"
+)
+# A day of a month: 16日, 1月1号, 11月16日, "16 November", "November 16".
+_DAY = re.compile(
+    r"\d{1,2}\s*[日号]|[一二三四五六七八九十]+[日号]"
+    r"|\b\d{1,2}\s+(?:" + "|".join(_MONTH_NAMES) + r")\b|\b(?:" + "|".join(_MONTH_NAMES) + r")\s+\d{1,2}\b",
+    re.I,
 )
 _LABEL = re.compile(r"^\s*\d+\.\d+\s")
+#: Function words between the thing counted and 多少 (copulas, approximators, particles): 约为多少.
 _ZH_FUNCTION = {"是", "有", "为", "约", "约为", "达", "共", "一共", "总共", "大约", "了", "进行", "的", "在", "占", "到", "达到"}
 
 
@@ -92,9 +106,11 @@ def expected_answer(question: str, lang: str) -> Expectation | None:
     else:
         m = _QTY_EN.search(question)
         if m:
-            if _SHARE_WORDS.search(m.group(0)):
+            if _SHARE_WORDS.search(question[m.start() : m.end() + 12]):
                 return Expectation("share")
             return Expectation("number", _en_head(question[m.end() :]))
+    if _DAY_Q.search(question):
+        return Expectation("day")
     if _TIME_Q.search(question):
         return Expectation("date")
     return None
@@ -128,7 +144,11 @@ def _zh_head(question: str, m: re.Match) -> str | None:
 def _en_head(rest: str) -> str | None:
     """The noun an English count is about: the last word of the phrase after "how many" / "of"."""
     phrase = []
-    for word in re.findall(r"[A-Za-z][A-Za-z'-]*|[^\sA-Za-z]", rest):
+    words = re.findall(r"[A-Za-z][A-Za-z'-]*|[^\sA-Za-z]", rest)
+    # "How large is <subject> …": the thing measured is the subject after the copula.
+    if words and words[0].lower() in _EN_AUXILIARIES:
+        words = words[1:]
+    for word in words:
         low = word.lower()
         if low in _EN_SKIP:
             continue
@@ -146,6 +166,8 @@ def states(sentence: str, kind: str) -> bool:
     text = _LABEL.sub("", sentence)
     if kind == "date":
         return bool(_DATE.search(text))
+    if kind == "day":
+        return bool(_DAY.search(text))
     if kind == "share":
         return bool(_SHARE.search(text))
     return bool(_FIGURE.search(_YEAR_LIKE.sub("", text)))
@@ -172,7 +194,7 @@ def unstated(question: str, lang: str, hits: Sequence["Hit"]) -> str | None:
         if p.kind in ("cover", "back"):
             continue
         spans = hit.sentences or p.sentences
-        if want.kind == "date":
+        if want.kind in ("date", "day"):
             spans = spans[:DATE_SENTENCES]
         for s, e in spans:
             sentence = p.text[s - p.start : e - p.start]
@@ -185,6 +207,8 @@ def unstated(question: str, lang: str, hits: Sequence["Hit"]) -> str | None:
                 return None
     if want.kind == "date":
         return "none of the closest passages gives a date for this"
+    if want.kind == "day":
+        return "none of the closest passages gives the day"
     if want.kind == "share":
         return "none of the closest passages gives a share or percentage"
     if forms is not None:
@@ -194,7 +218,7 @@ def unstated(question: str, lang: str, hits: Sequence["Hit"]) -> str | None:
 
 @dataclass(frozen=True)
 class Grounding:
-    """Names and years of a question that the corpus never mentions (empty: nothing to object)."""
+    """Names and dates of a question that the corpus never mentions (empty: nothing to object)."""
 
     missing: tuple[str, ...]
 
@@ -207,49 +231,121 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-class Grounder:
-    """Checks questions against the corpus text (kept whitespace-free and lower-cased once)."""
+_MONTHS = _MONTH_NAMES
+_EN_MONTH_YEAR = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s+(?:\d{1,2},?\s+)?((?:19|20)\d\d)\b", re.I)
+_ZH_MONTH_YEAR = re.compile(r"((?:19|20)\d\d)年(\d{1,2})月")
+_ZH_BARE_MONTH = re.compile(r"(?<![年\d])(\d{1,2})月")
+#: Calendar words are dates, not names (CC-CEDICT spells 六月 "June" with a capital): the date
+#: checks judge them.
+_CALENDAR = frozenset((*_MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
+# A capitalised English run: "Phnom Penh", "Indo-Pacific Economic Framework", "Xi'an".
+_EN_RUN = re.compile(r"(?<![\w'])([A-Z][\w'’.-]*(?:\s+(?:of|the|and|de|du)?\s*[A-Z][\w'’.-]*)*)")
+# Whose view a question asks about, not what it asks about: "according to X", "in X's view",
+# "from X's perspective", "in the eyes of X", "as X sees it"; 据X, 在X看来, X认为, X眼中.
+_EN_FRAMING = re.compile(
+    r"\baccording to (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+    r"|\b(?:in|from|by) [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*['’]s? (?:view|eyes|opinion|words|assessment|judg(?:e)?ment|perspective|reading|standpoint|telling|account)\b"
+    r"|\bin the (?:view|eyes|opinion|words|judg(?:e)?ment) of (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+    r"|\bas [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)* (?:sees|saw|puts|put|tells|told) it\b"
+)
+_ZH_FRAMING = re.compile(rf"据[{CJK}]{{2,8}}?(?:称|说|所说|表示|报道|统计)|在[{CJK}]{{2,8}}?看来|[{CJK}]{{2,8}}?(?:认为|眼中|看来)")
+# A numeral first is a count, whatever CC-CEDICT makes of the word (哪三国: three countries, not
+# the Three Kingdoms).
+_POSSESSIVE = re.compile(r"['’]s?$")
+_ZH_COUNT = re.compile(r"^[一二三四五六七八九十两几百千万多]")
+#: Sentence-opening words of a question, capitalised only by position.
+_EN_OPENERS = frozenset("""what which who whom whose when where why how does did do is are was were the in on at
+    according apart by for from to of and or as after before during under with this that these those
+    can could should would will has have had""".split())
 
-    def __init__(self, corpus_texts: list[str]) -> None:
+
+class Grounder:
+    """Checks questions against the corpus text (kept whitespace-free and lower-cased once).
+
+    A question is flagged when it is *about* a name the corpus never mentions in any spelling, or a
+    year, or a month of a year, that it never mentions. A name is a name by evidence: a CC-CEDICT
+    proper noun (`rag.names`), in Chinese or English; its spellings are the Simplified form (the
+    question is converted already), its English names and their other Chinese renderings, the
+    country a capital city stands for, and the report's own bilingual term pairs. The corpus is
+    compared without whitespace, so a word broken across a page ("华盛\n\n顿") still counts. A name
+    inside a framing ("according to ASEAN", "在华盛顿看来") is whose view is asked, not what the
+    question is about, and is not judged.
+    """
+
+    def __init__(self, corpus_texts: list[str], term_pairs: dict[str, set[str]] | None = None) -> None:
+        from .question import to_simplified
+
         joined = "\n".join(corpus_texts)
-        self.flat = _squash(joined)
-        self.lower = joined.lower()
+        self.flat = _squash(to_simplified(joined))
+        self.lower = " ".join(joined.split()).lower()
+        self.term_keys = {k.lower() for k in (term_pairs or {})}
 
     def __call__(self, question: str, lang: str) -> Grounding:
-        return ground(question, self.flat, self.lower, lang)
+        missing = [*self._dates(question), *self._names(question, lang)]
+        return Grounding(tuple(dict.fromkeys(missing)))
 
-
-def ground(question: str, flat: str, lower: str, lang: str) -> Grounding:
-    """Which names and years of `question` (already Simplified) are absent from the corpus, given
-    its text without whitespace (`flat`) and lower-cased (`lower`)."""
-    missing: list[str] = []
-    for year in _YEAR.findall(question):
-        if year not in flat:
-            missing.append(year)
-    if lang == "zh":
-        import rjieba
-
-        for word, tag in rjieba.tag(question):
-            if tag in _NAME_TAGS and len(word) >= 2 and not _CN_NUMERAL.match(word) and word not in flat:
-                missing.append(word)
-    else:
-        from .dictionary import english_dictionary
-
-        dictionary = english_dictionary()
-        for m in _EN_NAME.finditer(question):
-            words = [w for w in re.split(r"[ -]", m.group(1)) if w.lower() not in FUNCTION_WORDS]
-            if not words or m.start() == 0 and len(words) == 1 and m.group(1).split()[0].lower() in FUNCTION_WORDS:
+    # -- dates ---------------------------------------------------------------------------------
+    def _dates(self, question: str) -> list[str]:
+        out = [y for y in _YEAR.findall(question) if y not in self.flat]
+        months = [(y, str(_MONTHS.index(m.lower()) + 1), f"{m} {y}") for m, y in _EN_MONTH_YEAR.findall(question)]
+        months += [(y, str(int(m)), f"{y}年{m}月") for y, m in _ZH_MONTH_YEAR.findall(_squash(question)) if 1 <= int(m) <= 12]
+        bare = set(_ZH_BARE_MONTH.findall(self.flat))
+        for year, month, shown in months:
+            if year in out or f"{year}年{month}月" in self.flat or f"{_MONTHS[int(month) - 1]} {year}" in self.lower:
                 continue
-            # Single capitalised words are mostly months, demonyms and surnames the dictionary
-            # renders differently from the report (Trump, America, June): only names of two or
-            # more words are judged.
-            if len(words) < 2:
-                continue
-            name = " ".join(words)
-            if name.lower() in lower:
-                continue
-            translations = dictionary.get(name.lower()) if hasattr(dictionary, "get") else None
-            # Only a name the dictionary knows can be judged absent; an unknown one is left alone.
-            if translations and not any(_squash(t) in flat for t in translations):
-                missing.append(name)
-    return Grounding(tuple(dict.fromkeys(missing)))
+            # A month the corpus names without its year ("5月，…") may be that very month.
+            if month not in bare:
+                out.append(shown)
+        return out
+
+    # -- names ---------------------------------------------------------------------------------
+    def _present(self, english: set[str], chinese: set[str]) -> bool:
+        if any(_squash(w) in self.flat for w in chinese if w):
+            return True
+        for name in english:
+            low = name.lower()
+            if low in self.term_keys or re.search(rf"(?<![a-z]){re.escape(low)}(?![a-z])", self.lower):
+                return True
+        return False
+
+    def _names(self, question: str, lang: str) -> list[str]:
+        from .names import chinese_spellings, english_spellings, is_english_name, proper_nouns
+
+        out: list[str] = []
+        if lang == "zh":
+            import rjieba
+
+            table = proper_nouns()
+            about = _ZH_FRAMING.sub("，", question)
+            for word in rjieba.cut(about):
+                if len(word) >= 2 and word in table and not _ZH_COUNT.match(word) and word not in self.flat:
+                    if not self._present(*chinese_spellings(word)):
+                        out.append(word)
+            return out
+        about = _EN_FRAMING.sub(",", question)
+        for run in _EN_RUN.findall(about):
+            words = run.split()
+            while words and words[0].lower() in _EN_OPENERS:
+                words = words[1:]
+            out += self._english_names(words, is_english_name, english_spellings)
+        return out
+
+    def _english_names(self, words: list[str], is_name, spellings) -> list[str]:
+        """Names of two or more words in a capitalised run, longest first. A single capitalised
+        word is not judged: mostly a demonym or an adjective ("Malaysian industrial capability"),
+        a language, or a name the report writes another way ("America" for 美国, "Bandung" as the
+        万 of 雅万高铁), which no dictionary lookup can settle."""
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            for j in range(min(len(words), i + 4), i + 1, -1):
+                phrase = _POSSESSIVE.sub("", " ".join(words[i:j])).strip(".,'’")
+                if phrase.lower() in _CALENDAR or not is_name(phrase):
+                    continue
+                if not self._present(*spellings(phrase)):
+                    out.append(phrase)
+                i = j
+                break
+            else:
+                i += 1
+        return out

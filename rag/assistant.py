@@ -243,7 +243,7 @@ class Assistant:
 
         with self._lock:
             if self._grounder is None:
-                self._grounder = Grounder([d.text for d in self.documents()])
+                self._grounder = Grounder([d.text for d in self.documents()], self.index().term_pairs)
             return self._grounder
 
     def passages(self) -> list[Passage]:

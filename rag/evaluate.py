@@ -36,6 +36,10 @@ Definitions (every metric is a pure function below, testable without the model):
 * **Abstention**: `flagged` is the share of unanswerable questions (no evidence) answered with
   `not_found`; `false_flag` the share of answerable questions answered with `not_found`.
 * Latency is wall time of `ask`, after one untimed warm-up question (model and index loading).
+* **Sets**: each case belongs to the set of its file (``gold_dev.jsonl`` -> "dev"); the lockbox
+  (``gold_lockbox*.jsonl``) is split by the parity of the number in its ids: odd -> "lockbox-A"
+  (may be tuned on), even -> "lockbox-B" (held out: reported only in aggregate, never question by
+  question). `render_sets` prints the headline figures per mode and set in one table.
 * A metric at cutoff c is None when c > k (fewer passages were asked for than it needs), and any
   metric is None when its slice has no question it applies to.
 """
@@ -47,7 +51,7 @@ import math
 import re
 import time
 from bisect import bisect_right
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
@@ -66,6 +70,11 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _DIFFICULTY_ORDER = {"easy": 0, "medium": 1, "hard": 2}
 _LANG_ORDER = {"zh": 0, "en": 1, "zh-Hant": 2}
 _REQUIRED = ("id", "lang", "question", "evidence", "type", "difficulty")
+#: Gold files whose questions are split by id parity into a half to tune on and a held-out half.
+LOCKBOX = "lockbox"
+#: The set that is reported only in aggregate (no per-question output names its questions).
+HELD_OUT = "lockbox-B"
+_ID_NUMBER = re.compile(r"(\d+)\s*$")
 
 
 class GoldError(RagError):
@@ -86,10 +95,22 @@ class GoldCase:
     type: str
     difficulty: str
     origin: str = ""  # "file:line" it was read from
+    set: str = ""  # "dev", "lockbox-A", "lockbox-B", … (see `gold_set`)
 
     @property
     def answerable(self) -> bool:
         return bool(self.evidence)
+
+
+def gold_set(path: str | Path, case_id: str) -> str:
+    """The set a case belongs to: its file's name without ``gold_`` and ``.jsonl``; a lockbox file
+    is split by the parity of the number ending the id (L001 -> "lockbox-A", L002 -> "lockbox-B")."""
+    name = Path(path).stem
+    name = name[len("gold_"):] if name.startswith("gold_") else name
+    m = _ID_NUMBER.search(case_id)
+    if name.startswith(LOCKBOX) and m:
+        return f"{name}-{'A' if int(m.group(1)) % 2 else 'B'}"
+    return name
 
 
 def _case(obj: object, where: str) -> GoldCase:
@@ -137,6 +158,7 @@ def load_gold(paths: str | Path | Iterable[str | Path]) -> list[GoldCase]:
             except json.JSONDecodeError as exc:
                 raise GoldError(f"{where}: not valid JSON ({exc.msg})") from None
             case = _case(obj, where)
+            case = replace(case, set=gold_set(path, case.id))
             if case.id in seen:
                 raise GoldError(f"{where}: id {case.id!r} already used at {seen[case.id]}")
             seen[case.id] = where
@@ -318,6 +340,7 @@ class QuestionResult:
     top5_mean_chars: float | None  # mean length of the top-5 passages' text
     latency_ms: float
     n_hits: int
+    set: str = ""  # the gold set of the case (see `gold_set`)
 
 
 def score_question(
@@ -356,6 +379,7 @@ def score_question(
         top5_mean_chars=_mean(top),
         latency_ms=latency_ms,
         n_hits=len(hits),
+        set=case.set,
     )
 
 
@@ -472,6 +496,45 @@ class EvalReport:
         return next((m for m in self.slices if m.slice == name), None)
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The figures a change is judged by, for one mode on one gold set (rates are fractions)."""
+
+    mode: str
+    set: str
+    n: int
+    zh_recall_5: float | None
+    zh_mrr_10: float | None
+    en_recall_5: float | None
+    en_mrr_10: float | None
+    flagged: float | None  # unanswerable questions answered with not_found
+    false_flag: float | None  # answerable questions answered with not_found
+    faithful: float | None
+    mean_top5_chars: float | None
+
+
+def set_names(results: Sequence[QuestionResult]) -> list[str]:
+    """The sets present, in the order their first question was read."""
+    return list(dict.fromkeys(r.set for r in results))
+
+
+def headlines(report: EvalReport) -> list[Headline]:
+    """One `Headline` per gold set of the report's questions (see `gold_set`)."""
+    out = []
+    for name in set_names(report.results):
+        subset = [r for r in report.results if r.set == name]
+        whole = aggregate(name, subset, report.k)
+        zh = aggregate("zh", [r for r in subset if r.lang == "zh"], report.k)
+        en = aggregate("en", [r for r in subset if r.lang == "en"], report.k)
+        out.append(Headline(
+            mode=report.mode, set=name, n=len(subset),
+            zh_recall_5=zh.recall_5, zh_mrr_10=zh.mrr_10, en_recall_5=en.recall_5, en_mrr_10=en.mrr_10,
+            flagged=whole.flagged, false_flag=whole.false_flag, faithful=whole.faithful,
+            mean_top5_chars=whole.mean_top5_chars,
+        ))
+    return out
+
+
 # -- running -------------------------------------------------------------------------------------
 #: Measurement variants: a search mode without one lever, to show what the lever brings. They are
 #: not search modes of the API: only the evaluator runs them. "-nobridge": English questions do
@@ -558,6 +621,19 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def render_sets(reports: Sequence[EvalReport]) -> str:
+    """One table: per mode, the headline figures of each gold set (dev, lockbox-A, lockbox-B, …)."""
+    header = ["mode", "set", "n", "zh R@5", "zh MRR@10", "en R@5", "en MRR@10", "unans. flagged %",
+              "false-flag %", "faithful %", "top-5 len"]
+    rows = []
+    for rep in reports:
+        for h in headlines(rep):
+            rows.append([h.mode, h.set, str(h.n), _f(h.zh_recall_5), _f(h.zh_mrr_10), _f(h.en_recall_5),
+                         _f(h.en_mrr_10), _pct(h.flagged), _pct(h.false_flag), _pct(h.faithful),
+                         _num(h.mean_top5_chars)])
+    return "\n".join(_table(header, rows)) + "\n"
+
+
 def render_markdown(reports: Sequence[EvalReport]) -> str:
     """(a) modes side by side; (b) per-slice tables of the first report; then the misses."""
     if not reports:
@@ -568,6 +644,8 @@ def render_markdown(reports: Sequence[EvalReport]) -> str:
         asked = ", ".join(first.scope) if first.scope else "the whole corpus"
         located = ", ".join(first.evidence_in) if len(first.evidence_in) <= 3 else f"{len(first.evidence_in)} files"
         out += [f"Asked of: {asked}. Evidence located in: {located}.", ""]
+    if len(set_names(first.results)) > 1:
+        out += ["### Per gold set", "", render_sets(reports).rstrip("\n"), "", "### All sets together", ""]
     header = ["mode"]
     for lang in ("zh", "en"):
         header += [f"{lang} R@1", f"{lang} R@5", f"{lang} R@10", f"{lang} MRR@10", f"{lang} nDCG@10"]
@@ -606,9 +684,13 @@ def render_markdown(reports: Sequence[EvalReport]) -> str:
                      _f(m.recall_10), _f(m.mrr_10), _f(m.ndcg_10), f"{_f(m.all_evidence_r5)} ({m.multi_evidence})",
                      _pct(m.faithful), _pct(m.flagged), _pct(m.false_flag), _pct(m.highlight), _num(m.latency_ms, 1)])
     out += _table(header, rows)
+    held = sum(r.set == HELD_OUT for r in first.results)
+    if held:
+        out += ["", f"{HELD_OUT}: {held} held-out questions, reported in aggregate only (not listed below)."]
     for rep in reports:
-        misses = [r.id for r in rep.results if r.answerable and r.first_rank is None]
-        unfaithful = [r.id for r in rep.results if not r.faithful]
+        shown = [r for r in rep.results if r.set != HELD_OUT]
+        misses = [r.id for r in shown if r.answerable and r.first_rank is None]
+        unfaithful = [r.id for r in shown if not r.faithful]
         out += ["", f"{rep.mode}: not hit in the top {rep.k}: {', '.join(misses) or 'none'}"
                 + (f"; unfaithful citations in: {', '.join(unfaithful)}" if unfaithful else "")]
     return "\n".join(out) + "\n"
@@ -644,7 +726,9 @@ def report_json(reports: Sequence[EvalReport]) -> dict:
                 "evidence_in": list(rep.evidence_in),
                 "questions": len(rep.results),
                 "slices": {m.slice: _rounded(asdict(m)) for m in rep.slices},
-                "results": [_rounded(asdict(r)) for r in rep.results],
+                "sets": {h.set: _rounded(asdict(h)) for h in headlines(rep)},
+                # The held-out half of the lockbox is reported in aggregate only.
+                "results": [_rounded(asdict(r)) for r in rep.results if r.set != HELD_OUT],
             }
             for rep in reports
         ],
@@ -652,8 +736,8 @@ def report_json(reports: Sequence[EvalReport]) -> dict:
 
 
 __all__ = [
-    "GoldCase", "GoldError", "QuestionResult", "Metrics", "EvalReport", "SourceFile", "Span",
-    "load_gold", "evaluate", "compare", "render_markdown", "report_json",
+    "GoldCase", "GoldError", "QuestionResult", "Metrics", "EvalReport", "SourceFile", "Span", "Headline",
+    "load_gold", "gold_set", "evaluate", "compare", "headlines", "render_markdown", "render_sets", "report_json",
     "covers", "highlight_matches", "evidence_ranks", "first_rank", "reciprocal_rank", "all_covered", "ndcg",
     "passage_problem", "score_question", "aggregate", "slices", "home_files",
 ]

@@ -22,12 +22,11 @@ __all__ = ["expand_query", "DICT_CANDIDATES", "STOPWORDS"]
 #: Chinese words added for one English word or phrase of an English question.
 DICT_CANDIDATES = 3
 
-#: English words an English question is not searched for: function words, and the words that
-#: frame a question about a report rather than name its topic ("what does the report say about").
-STOPWORDS = FUNCTION_WORDS | frozenset(
-    """say says said report reports make makes made way ways kind sort want wants
-    one two three four five""".split()
-)
+#: English words an English question is not searched for: function words, and the words a
+#: question uses for the document itself and its stating ("what does the report say about"); not
+#: content words such as numerals or "way"/"kind", which can be what a question is about (dropping
+#: "report"/"say" too cost dev English R@5 0.96 -> 0.92, measured).
+STOPWORDS = FUNCTION_WORDS | frozenset("say says said report reports".split())
 _STOP_TOKENS = STOPWORDS | {latin_token(w) for w in STOPWORDS}
 _WORD_RE = re.compile(r"[A-Za-z0-9]+")
 _MAX_ACRONYM_SPAN = 10

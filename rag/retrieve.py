@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,8 +94,9 @@ def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens:
     return tuple(spans)
 
 
+# Questions about what a term stands for or means (not any "是什么": that asks about anything).
 _ASKS_EXPANSION = re.compile(
-    r"缩写|全称|全名|代表什么|指的?是什么|指什么|是什么|什么意思|\bstands? for\b|\babbreviat|\bacronym|\bshort for\b"
+    r"缩写|全称|全名|代表什么|指的?是什么|指什么|什么意思|\bstands? for\b|\babbreviat|\bacronym|\bshort for\b"
     r"|\bfull (?:name|form|title)\b|\bwhat (?:is|are|was|were) (?:the )?[A-Z0-9]{2,}",
     re.I,
 )
@@ -139,13 +141,25 @@ def bridge_terms(tokens: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[s
     return out[:n]
 
 
-def dense_query(question: str, tokens: list[str], vocabulary) -> str:
+def dense_query(question: str, tokens: list[str], vocabulary, extra: Sequence[str] = ()) -> str:
     """What the dense side embeds: the question, plus bridge terms when it is English
-    (:func:`rag.text.detect_lang`)."""
-    if detect_lang(question) == "zh":
-        return question
-    terms = bridge_terms(tokens, vocabulary)
+    (:func:`rag.text.detect_lang`), plus `extra` words (the countries its capitals stand for)."""
+    terms = [] if detect_lang(question) == "zh" else bridge_terms(tokens, vocabulary)
+    terms = list(dict.fromkeys([*terms, *extra]))
     return question + " " + " ".join(terms) if terms else question
+
+
+def metonyms(question: str, vocabulary) -> list[str]:
+    """Chinese words (that the corpus uses) for the countries whose capitals a question names:
+    a capital often stands for its government ("Jakarta's maritime vision", "科伦坡与伊斯兰堡"),
+    and the report names the country instead. Capitals are read from CC-CEDICT (`rag.names`)."""
+    from .names import capitals_in
+
+    out: list[str] = []
+    for word in capitals_in(question):
+        if word in vocabulary and word not in out:
+            out.append(word)
+    return out
 
 
 def search(index: Index, question: str, k: int, mode: str, encoder=None, *, bridge: bool = True) -> list[Hit]:
@@ -159,10 +173,15 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
 
     depth = max(CANDIDATES, k)
     tokens = expand_query(question, index.term_pairs)
+    extra = metonyms(question, index.lexical.vocab) if bridge else []
+    if extra:
+        from .tokens import tokenize
+
+        tokens = tokens + [t for w in extra for t in tokenize(w)]
     qvec = None
     dense: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
-        qtext = dense_query(question, tokens, index.lexical.vocab) if bridge else question
+        qtext = dense_query(question, tokens, index.lexical.vocab, extra) if bridge else question
         qvec = encoder.encode_queries([qtext])[0]
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []

@@ -129,6 +129,12 @@ def built_hash_assistant(folder: Path):
 
 
 @pytest.fixture(scope="session")
+def dictionary_cache(session_cache) -> Path:
+    """The session's private cache, where the CC-CEDICT tables are built (never the user's cache)."""
+    return session_cache
+
+
+@pytest.fixture(scope="session")
 def real_env(tmp_path_factory, session_cache):
     """Environment for the real default model: the session cache (converted once) and an index dir."""
     index = tmp_path_factory.mktemp("real-index")

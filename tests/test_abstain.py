@@ -1,8 +1,24 @@
+import pytest
+
+from rag import dictionary, names
 from rag.abstain import Grounder
 
 from .conftest import REPORT
 
 CORPUS = REPORT.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(dictionary_cache):
+    """The CC-CEDICT tables are cached in the session's folder, not the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RAG_CACHE_DIR", str(dictionary_cache))
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    yield
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    mp.undo()
 
 
 def test_a_place_the_report_never_names_is_flagged_in_both_languages():
@@ -19,6 +35,42 @@ def test_names_and_years_the_report_does_mention_are_not_flagged():
     assert not g("What did Xi and Biden agree in Bali in November 2022?", "en").not_found
     assert not g("东南亚三国如何看待印太经济框架？", "zh").not_found  # a count, not a name
     assert not g("How did ASEAN respond during the Trump years?", "en").not_found
+
+
+def test_a_capital_standing_for_its_government_is_not_flagged():
+    g = Grounder([CORPUS])
+    # The report never writes 北京, 华府, 科伦坡 or Moscow, but it does name their countries.
+    assert not g("在华盛顿与北京的角力中，中方仍在与美国哪些人士和群体对话？", "zh").not_found
+    assert not g("经过几年的较量，北京与华府的角力正进入哪种阶段？", "zh").not_found
+    assert not g("科伦坡与伊斯兰堡当年遭遇了怎样的困局？", "zh").not_found
+    assert not g("Which gatherings did Phnom Penh, Bangkok and Jakarta host in 2022?", "en").not_found
+    # A provincial capital is not a country: 西安 is still a place the report never names.
+    assert g("报告如何评价在西安举行的峰会？", "zh").missing == ("西安",)
+
+
+def test_only_names_the_question_is_about_are_judged():
+    g = Grounder([CORPUS])
+    assert not g("According to Phnom Penh, what matters most?", "en").not_found  # whose view, not what
+    assert not g("在旧金山看来，东盟的作用是什么？", "zh").not_found
+    # Demonyms, languages and counts are not names of things the report must mention.
+    assert not g("Which Malaysian industrial capability does the US tap?", "en").not_found
+    assert not g("DOC是哪份文件的英文缩写？", "zh").not_found
+    assert not g("2022年5月，哪三国外长发表联合声明？", "zh").not_found
+    # A capitalised phrase the dictionary does not know as a proper noun cannot be judged absent.
+    assert not g("Which shortfalls does the 20th Party Congress say are getting worse?", "en").not_found
+
+
+def test_a_page_break_inside_a_name_does_not_hide_it():
+    assert not Grounder(["华盛\n\n顿政客和舆论"])("华盛顿如何判断形势？", "zh").not_found
+
+
+def test_a_month_of_a_year_the_corpus_never_mentions_is_flagged():
+    g = Grounder(["2022年8月发生了一件事。5月，峰会召开。"])
+    assert g("2022年9月发生了什么？", "zh").missing == ("2022年9月",)
+    assert g("What happened in September 2022?", "en").missing == ("September 2022",)
+    assert not g("2022年8月发生了什么？", "zh").not_found
+    assert not g("What happened in May 2022?", "en").not_found  # "5月" may be May of that year
+    assert not g("2022年13月发生了什么？", "zh").not_found  # not a month
 
 
 def test_a_year_outside_the_report_is_flagged():
@@ -52,6 +104,11 @@ def test_questions_are_read_for_the_kind_of_answer_they_want():
     assert expected_answer("How much did China contribute to growth?", "en") == Expectation("number")
     assert expected_answer("自贸区谈判于哪一年正式完成？", "zh") == Expectation("date")
     assert expected_answer("When did Xi Jinping put forward the initiative?", "en") == Expectation("date")
+    assert expected_answer("RCEP于哪一天正式生效？", "zh") == Expectation("day")
+    assert expected_answer("中方提出的地区发展观包含哪几个要素？", "zh") is None  # which ones, not how many
+    assert expected_answer("How large is Sri Lanka's external debt?", "en") == Expectation("number", "debt")
+    assert expected_answer("How large a share of Asia's economy did China represent?", "en") == Expectation("share")
+    assert expected_answer("What is the combined annual number of visitors?", "en") == Expectation("number", "visitors")
     assert expected_answer("东盟的中心地位是什么？", "zh") is None
     assert expected_answer("Why does the report call the region at a crossroads?", "en") is None
 
@@ -64,7 +121,11 @@ def test_a_sentence_states_a_figure_a_share_or_a_date():
     assert not states("规划对华“海陆空三位一体核威慑”。", "number")
     assert states("约 70% 向沿线国家投融资的流转。", "share") and not states("同 14 个国家陆地接壤。", "share")
     assert states("美国国务卿布林肯将于 2023 年初访华。", "date") and not states("一是落实全球发展倡议。", "date")
-    assert states("冷战结束后的30年间，亚洲维持了总体和平。", "date")  # "when" can be answered by a period
+    assert states("20世纪70年代，美国从越南撤军。", "date")  # a decade or a century is a date
+    # Words that place an event relative to another are not dates.
+    assert not states("冷战结束以来，亚洲维持了总体和平。", "date")
+    assert not states("美国中期选举期间，两党激烈争斗。", "date")
+    assert states("该倡议于 2021 年 9 月 21 日提出。", "day") and not states("该倡议于 2021 年 9 月提出。", "day")
 
 
 @dataclass

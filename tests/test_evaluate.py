@@ -24,12 +24,15 @@ from rag.evaluate import (
     evaluate,
     evidence_ranks,
     first_rank,
+    gold_set,
+    headlines,
     highlight_matches,
     load_gold,
     ndcg,
     passage_problem,
     reciprocal_rank,
     render_markdown,
+    render_sets,
     report_json,
     score_question,
 )
@@ -391,6 +394,64 @@ def test_compare_render_and_json():
     assert first["slices"]["overall"]["recall_1"] == pytest.approx(0.3333)
     assert first["results"][1]["span_ranks"] == [1, 3]
     assert render_markdown([]).startswith("No evaluation")
+
+
+# -- gold sets: dev, and the lockbox split by id parity ----------------------------------------
+def test_gold_set_from_file_and_id_parity():
+    assert gold_set("eval/gold_dev.jsonl", "g001") == "dev"
+    assert gold_set(Path("eval/gold_lockbox.jsonl"), "L001") == "lockbox-A"
+    assert gold_set("eval/gold_lockbox.jsonl", "L002") == "lockbox-B"
+    assert gold_set("eval/gold_lockbox.jsonl", "L241") == "lockbox-A"
+    assert gold_set("x/extra.jsonl", "e7") == "extra"
+
+
+def test_load_gold_tags_each_case_with_its_set(tmp_path):
+    dev, box = tmp_path / "gold_dev.jsonl", tmp_path / "gold_lockbox.jsonl"
+    dev.write_text(_line(id="g1", evidence=[EV_A]) + "\n", encoding="utf-8")
+    box.write_text("\n".join(_line(id=f"L00{i}") for i in (1, 2, 3)) + "\n", encoding="utf-8")
+    assert [(c.id, c.set) for c in load_gold([dev, box])] == [
+        ("g1", "dev"), ("L001", "lockbox-A"), ("L002", "lockbox-B"), ("L003", "lockbox-A")]
+
+
+def _in_set(c: GoldCase, name: str) -> GoldCase:
+    from dataclasses import replace
+
+    return replace(c, set=name)
+
+
+# z1 (zh, rank 2) and e2 (unanswerable, flagged) in dev; z2 (zh, rank 1) in A; e1 (en, missed, flagged) in B.
+SET_CASES = [_in_set(CASES[0], "dev"), _in_set(CASES[3], "dev"), _in_set(CASES[1], "lockbox-A"),
+             _in_set(CASES[2], "lockbox-B")]
+
+
+def test_headlines_per_set():
+    rep = evaluate(FakeAssistant(ANSWERS), SET_CASES, k=10, mode="hybrid")
+    by_set = {h.set: h for h in headlines(rep)}
+    assert list(by_set) == ["dev", "lockbox-A", "lockbox-B"]
+    dev, a, b = by_set["dev"], by_set["lockbox-A"], by_set["lockbox-B"]
+    assert (dev.n, dev.zh_recall_5, dev.zh_mrr_10, dev.en_recall_5) == (2, 1.0, 0.5, None)
+    assert dev.flagged == 1.0 and dev.false_flag == 0.0 and dev.faithful == 1.0
+    assert (a.zh_recall_5, a.zh_mrr_10, a.flagged) == (1.0, 1.0, None)
+    assert (b.en_recall_5, b.en_mrr_10, b.false_flag, b.zh_recall_5) == (0.0, 0.0, 1.0, None)
+    assert b.mean_top5_chars == pytest.approx((5 + 6) / 2)
+
+
+def test_compare_prints_one_table_per_mode_and_set_and_keeps_half_b_aggregate():
+    reports = compare(FakeAssistant(ANSWERS), SET_CASES, ["hybrid", "bm25"], k=10)
+    table = render_sets(reports).splitlines()
+    assert table[0].startswith("| mode | set | n | zh R@5 | zh MRR@10 | en R@5 | en MRR@10 | unans. flagged %")
+    rows = [line.split(" | ") for line in table[2:]]
+    assert [(r[0].strip("| "), r[1]) for r in rows] == [
+        (m, s) for m in ("hybrid", "bm25") for s in ("dev", "lockbox-A", "lockbox-B")]
+    assert rows[2][5:9] == ["0.000", "0.000", "–", "100.0"]  # lockbox-B: en R@5, MRR, flagged, false flags
+    md = render_markdown(reports)
+    assert "### Per gold set" in md and "\n".join(table) in md
+    # The held-out half is never listed question by question: e1 is missed but not named.
+    assert "not hit in the top 10: none" in md and "e1" not in md
+    assert "lockbox-B: 1 held-out questions" in md
+    data = report_json(reports)
+    assert [r["id"] for r in data["reports"][0]["results"]] == ["z1", "e2", "z2"]
+    assert data["reports"][0]["sets"]["lockbox-B"]["en_recall_5"] == 0.0
 
 
 # -- the real gold set and chunker (no model needed) -------------------------------------------

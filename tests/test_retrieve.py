@@ -63,6 +63,23 @@ def test_bridge_terms_keep_distinct_chinese_words_the_corpus_uses():
     assert dense_query("人口老龄化怎么办？", tokens, vocab) == "人口老龄化怎么办？"  # Chinese questions are left alone
 
 
+def test_a_capital_brings_in_its_country_for_both_retrievers(dictionary_cache, monkeypatch):
+    from rag import dictionary, names
+    from rag.retrieve import dense_query, metonyms
+
+    monkeypatch.setenv("RAG_CACHE_DIR", str(dictionary_cache))
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    try:
+        vocab = {"印尼", "海洋"}
+        assert metonyms("Which maritime vision of Jakarta is listed?", vocab) == ["印尼"]  # only words the corpus uses
+        assert metonyms("Which maritime vision is listed?", vocab) == []
+        assert dense_query("雅加达的海洋愿景是什么？", [], vocab, ["印尼"]) == "雅加达的海洋愿景是什么？ 印尼"
+    finally:
+        dictionary.english_dictionary.cache_clear()
+        names.proper_nouns.cache_clear()
+
+
 def test_an_acronym_question_finds_where_the_report_spells_it_out(real_assistant):
     from rag.retrieve import definitions
 

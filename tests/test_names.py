@@ -1,0 +1,59 @@
+"""rag.names: which words CC-CEDICT knows as names, and the spellings a corpus could use for them."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag import dictionary, names
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(dictionary_cache):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RAG_CACHE_DIR", str(dictionary_cache))
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    yield
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    mp.undo()
+
+
+def test_a_name_is_a_proper_noun_in_every_entry():
+    table = names.proper_nouns()
+    assert table["北京"].english == ("Beijing",)
+    assert table["雅加达"].capital_of == ("Indonesia",)
+    assert "万象" not in table  # also "every manifestation of nature"
+    assert "要素" not in table and "中期" not in table  # common nouns
+    assert "英文" not in table  # a language
+
+
+def test_spellings_reach_other_renderings_and_the_country_of_a_capital():
+    en, zh = names.chinese_spellings("华府")
+    assert "Washington" in en and "华盛顿" in zh
+    en, zh = names.chinese_spellings("科伦坡")
+    assert "Sri Lanka" in en and "斯里兰卡" in zh
+    en, zh = names.english_spellings("Phnom Penh")
+    assert {"金边", "柬埔寨"} <= zh
+    assert names.chinese_spellings("要素") == (set(), {"要素"})
+
+
+def test_english_names_by_the_dictionary():
+    assert names.is_english_name("Phnom Penh") and names.is_english_name("White House")
+    assert not names.is_english_name("Party Congress")  # 党代会 is a common noun to CC-CEDICT
+    assert not names.is_english_name("Antony Blinken")  # unknown: cannot be judged
+
+
+def test_the_table_is_cached_and_read_back(dictionary_cache):
+    names.proper_nouns.cache_clear()
+    first = names.proper_nouns()
+    assert list(dictionary_cache.glob("cedict-names-v*.json"))
+    names.proper_nouns.cache_clear()
+    assert names.proper_nouns() == first
+
+
+def test_capitals_in_a_question_give_their_countries():
+    assert {"印尼", "印度尼西亚"} <= set(names.capitals_in("Which maritime vision of Jakarta is on the list?"))
+    assert {"斯里兰卡", "巴基斯坦"} <= set(names.capitals_in("科伦坡与伊斯兰堡当年遭遇了怎样的困局？"))
+    assert "日本" in names.capitals_in("What pact among Beijing, Tokyo and Seoul?")
+    assert names.capitals_in("How did ASEAN respond?") == [] and names.capitals_in("东盟如何回应？") == []
