@@ -13,6 +13,7 @@ from .chunking import ChunkSettings, Passage
 from .cite import Context, hit_to_dict, resolve
 from .corpus import Document, load_corpus
 from .errors import IndexCorruptError, IndexMissingError, InvalidArgumentError
+from .matching import MatchedTerm, bridges, matched_terms
 from .index import Index, Manifest, build_index, current_version, load_index, read_manifest, stale_reason
 from .question import Question, prepare
 from .retrieve import Hit, search
@@ -29,13 +30,25 @@ class Answer:
     notices: tuple[str, ...] = ()
     #: Why the report seems not to answer (a name it never mentions, a figure none of the best passages gives).
     not_found_reason: str | None = None
+    #: Per hit (same order): the question's English words and the passage's Chinese words they were
+    #: bridged to by the lexical expansion (empty for a Chinese question; see `rag.matching`).
+    matched_terms: tuple[tuple[MatchedTerm, ...], ...] = ()
+
+    def terms_of(self, i: int) -> tuple[MatchedTerm, ...]:
+        """The matched terms of the i-th hit."""
+        return self.matched_terms[i] if i < len(self.matched_terms) else ()
 
     def to_dict(self) -> dict:
         """The JSON object `rag ask --json` prints for one question."""
+        passages = []
+        for i, h in enumerate(self.hits):
+            d = hit_to_dict(h)
+            d["matched_terms"] = [m.to_dict() for m in self.terms_of(i)]
+            passages.append(d)
         return {
             "id": self.id,
             "question": self.question,
-            "passages": [hit_to_dict(h) for h in self.hits],
+            "passages": passages,
             "not_found": self.not_found,
             "not_found_reason": self.not_found_reason,
         }
@@ -149,8 +162,12 @@ class Assistant:
             reason = unstated(q.text, q.lang, hits)
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
+        hits = hits[:k]
+        found = bridges(q.text, index.term_pairs)
+        terms = tuple(tuple(matched_terms(h.passage.text, h.passage.start, found)) for h in hits)
         return Answer(
-            question=question, hits=hits[:k], not_found=reason is not None, id=id, notices=q.notices, not_found_reason=reason
+            question=question, hits=hits, not_found=reason is not None, id=id, notices=q.notices, not_found_reason=reason,
+            matched_terms=terms,
         )
 
     def grounder(self):

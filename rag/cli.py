@@ -52,11 +52,14 @@ def _print_answer(answer, color: bool) -> None:
             + "; the closest passages are:",
             fg="yellow" if color else None,
         )
-    for hit in answer.hits:
+    for i, hit in enumerate(answer.hits):
         p = hit.passage
         head = f"[{hit.rank}] {' > '.join(p.section[1:] or p.section)}"
         typer.echo(typer.style(head, bold=True) if color else head)
         typer.echo(f"    {reference(p)}  (chars {p.start}-{p.end}, score {hit.score:.4f}, id {p.id})")
+        terms = answer.terms_of(i)
+        if terms:
+            typer.echo("    matched: " + ", ".join(f"{m.query} → {m.passage}" for m in terms))
         body = _highlighted(hit, color).replace("\r\n", "\n").replace("\r", "\n")
         for line in body.split("\n"):
             if line.strip():
