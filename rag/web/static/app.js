@@ -130,17 +130,25 @@
   function markedText(p) {
     const start = p.start;
     const text = p.text;
-    const cuts = new Set([0, text.length]);
-    const ranges = [];
-    if (p.highlight) ranges.push({ s: p.highlight.start - start, e: p.highlight.end - start, kind: "best" });
+    const clamp = (x) => Math.max(0, Math.min(text.length, x));
+    // Bridged words: their spans merged where they touch or overlap (南海 + 南海行为准则 is one mark).
+    const spans = [];
     for (const m of p.matched_terms || []) {
-      for (const [s, e] of m.spans) ranges.push({ s: s - start, e: e - start, kind: "term", title: `${m.query} → ${m.passage}` });
+      for (const [s, e] of m.spans) spans.push({ s: clamp(s - start), e: clamp(e - start), label: `${m.query} → ${m.passage}` });
     }
-    for (const r of ranges) {
-      r.s = Math.max(0, Math.min(text.length, r.s));
-      r.e = Math.max(r.s, Math.min(text.length, r.e));
-      cuts.add(r.s); cuts.add(r.e);
+    spans.sort((x, y) => x.s - y.s || y.e - x.e);
+    const terms = [];
+    for (const sp of spans) {
+      const last = terms[terms.length - 1];
+      if (last && sp.s <= last.e) {
+        last.e = Math.max(last.e, sp.e);
+        if (!last.labels.includes(sp.label)) last.labels.push(sp.label);
+      } else terms.push({ s: sp.s, e: sp.e, labels: [sp.label] });
     }
+    const best = p.highlight ? { s: clamp(p.highlight.start - start), e: clamp(p.highlight.end - start) } : null;
+    const cuts = new Set([0, text.length]);
+    for (const r of terms) { cuts.add(r.s); cuts.add(r.e); }
+    if (best) { cuts.add(best.s); cuts.add(best.e); }
     const points = Array.from(cuts).sort((a, b) => a - b);
     const out = el("blockquote", { class: "text", cite: citation(p) });
     setLang(out, text);
@@ -148,9 +156,9 @@
       const a = points[i], b = points[i + 1];
       // Runs of blank lines (page breaks of the source) are shown as one; offsets stay the source's.
       let node = document.createTextNode(text.slice(a, b).replace(/\n[ \t\r]*\n(?:[ \t\r]*\n)+/g, "\n\n"));
-      const term = ranges.find((r) => r.kind === "term" && r.s <= a && b <= r.e);
-      if (term) node = el("mark", { class: "term", title: term.title }, node);
-      if (p.highlight && ranges[0].s <= a && b <= ranges[0].e) node = el("mark", { class: "best" }, node);
+      const term = terms.find((r) => r.s <= a && b <= r.e);
+      if (term) node = el("mark", { class: "term", title: term.labels.join("; "), "data-start": start + a, "data-end": start + b }, node);
+      if (best && best.s <= a && b <= best.e) node = el("mark", { class: "best" }, node);
       out.append(node);
     }
     return out;
