@@ -23,9 +23,13 @@ class Section:
     passages: int = 0
     children: list["Section"] = field(default_factory=list)
 
+    @property
+    def title(self) -> str:
+        return self.path[-1] if self.path else ""
+
     def to_dict(self) -> dict:
         return {
-            "title": self.path[-1] if self.path else "",
+            "title": self.title,
             "path": list(self.path),
             "start": self.start,
             "end": self.end,
