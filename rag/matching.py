@@ -55,15 +55,34 @@ def _initials(words: list[str]) -> set[str]:
     return {"".join(w[0] for w in low), "".join(w[0] for w in low if w not in _SMALL_WORDS)}
 
 
+def _used(term: str, added: set[str]) -> bool:
+    """Whether the expansion used `term`: all its tokens are among the tokens it added.
+
+    Tokens are rjieba words plus character bigrams, so a term whose bigrams are not all there
+    fails without being tokenized (most dictionary senses of a word fail this way)."""
+    if len(term) > 1 and not all(term[i : i + 2] in added for i in range(len(term) - 1)):
+        return False
+    toks = [t for t in tokenize(term) if _CJK.search(t)]
+    return bool(toks) and all(t in added for t in toks)
+
+
 def bridges(question: str, term_pairs: dict[str, set[str]]) -> list[Bridge]:
     """The (English span, Chinese term) pairs the lexical expansion of `question` used, in question order."""
     words = list(_WORD.finditer(question))
     if not words:
         return []
-    added = set(expand_query(question, term_pairs)) - set(tokenize(question))
-    added = {t for t in added if _CJK.search(t)}
+    expanded = expand_query(question, term_pairs)
+    added = {t for t in set(expanded) - set(tokenize(question)) if _CJK.search(t)}
     if not added:
         return []
+    expanded = set(expanded)
+    # Per word: its term-pair key part ("China's" -> china; the "s" after an apostrophe is dropped)
+    # and whether the expansion kept it as a content word (English stopwords are left out).
+    keys = []
+    for w in words:
+        apostrophe = w.start() > 0 and question[w.start() - 1] in "'’"
+        keys.append("" if apostrophe and w.group().lower() == "s" else _en_key(w.group()))
+    content = [bool(k) and k in expanded for k in keys]
     dictionary = english_dictionary()
     acronyms = {k: v for k, v in term_pairs.items() if len(k) >= 3 and k.isalpha()}
     out: list[Bridge] = []
@@ -72,22 +91,20 @@ def bridges(question: str, term_pairs: dict[str, set[str]]) -> list[Bridge]:
     def add(i: int, j: int, terms) -> None:
         s, e = words[i].start(), words[j - 1].end()
         for term in terms:
-            toks = [t for t in tokenize(term) if _CJK.search(t)]
-            if toks and all(t in added for t in toks) and (s, e, term) not in seen:
+            if (s, e, term) not in seen and _used(term, added):
                 seen.add((s, e, term))
                 out.append(Bridge(question[s:e], s, e, term))
 
     for i in range(len(words)):
         for j in range(min(len(words), i + _MAX_NAME_WORDS), i, -1):
-            span = question[words[i].start() : words[j - 1].end()]
-            key = _en_key(span)
+            key = " ".join(k for k in keys[i:j] if k)
             if key in term_pairs:
                 add(i, j, sorted(term_pairs[key]))
             if j - i >= 2 and words[i].group()[0].isupper() and words[j - 1].group()[0].isupper():
                 for initials in _initials([w.group() for w in words[i:j]]):
                     if len(initials) >= 3 and initials in acronyms:
                         add(i, j, sorted(acronyms[initials]))
-            if j - i <= _MAX_PHRASE_WORDS:
+            if j - i <= _MAX_PHRASE_WORDS and content[i] and content[j - 1]:
                 phrase = " ".join(_dict_word(w.group()) for w in words[i:j])
                 add(i, j, list(dict.fromkeys(_senses(phrase, dictionary))))
     out.sort(key=lambda b: (b.start, -(b.end - b.start)))
