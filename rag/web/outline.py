@@ -14,14 +14,14 @@ from ..chunking import Passage
 
 
 @dataclass
-class Section:
+class OutlineNode:
     """One node of the tree: its path, where it sits in the document, its subsections in order."""
 
     path: tuple[str, ...]
     start: int
     end: int
     passages: int = 0
-    children: list["Section"] = field(default_factory=list)
+    children: list["OutlineNode"] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -38,23 +38,23 @@ class Section:
         }
 
 
-def outline(passages: list[Passage], source: str) -> Section:
+def outline(passages: list[Passage], source: str) -> OutlineNode:
     """The section tree of one document (`source`), root first; sections in reading order.
 
     A title section holding the whole document (every path starts with it) is the root itself.
     """
     mine = sorted((p for p in passages if p.source == source), key=lambda p: p.start)
     if not mine:
-        return Section((), 0, 0)
-    root = Section((), mine[0].start, mine[-1].end)
-    nodes: dict[tuple[str, ...], Section] = {(): root}
+        return OutlineNode((), 0, 0)
+    root = OutlineNode((), mine[0].start, mine[-1].end)
+    nodes: dict[tuple[str, ...], OutlineNode] = {(): root}
     for p in mine:
         root.passages += 1
         for depth in range(1, len(p.section) + 1):
             path = tuple(p.section[:depth])
             node = nodes.get(path)
             if node is None:
-                node = nodes[path] = Section(path, p.start, p.end)
+                node = nodes[path] = OutlineNode(path, p.start, p.end)
                 nodes[path[:-1]].children.append(node)
             node.start, node.end = min(node.start, p.start), max(node.end, p.end)
             node.passages += 1
