@@ -15,6 +15,7 @@ from .corpus import Document, load_corpus
 from .errors import IndexCorruptError, IndexMissingError
 from .catalog import DocumentStatus
 from .index import Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
+from .matching import MatchedTerm, bridges, matched_terms
 from .question import Question, prepare
 from .retrieve import Hit, search
 from .scope import ScopeCache, resolve_docs, title_of
@@ -35,13 +36,25 @@ class Answer:
     scope: frozenset[str] | None = None
     #: source -> document title, for every source among the hits.
     titles: dict[str, str] = field(default_factory=dict)
+    #: Per hit (same order): the question's English words and the passage's Chinese words they were
+    #: bridged to by the lexical expansion (empty for a Chinese question; see `rag.matching`).
+    matched_terms: tuple[tuple[MatchedTerm, ...], ...] = ()
+
+    def terms_of(self, i: int) -> tuple[MatchedTerm, ...]:
+        """The matched terms of the i-th hit."""
+        return self.matched_terms[i] if i < len(self.matched_terms) else ()
 
     def to_dict(self) -> dict:
         """The JSON object `rag ask --json` prints for one question."""
+        passages = []
+        for i, h in enumerate(self.hits):
+            d = hit_to_dict(h, self.titles.get(h.passage.source))
+            d["matched_terms"] = [m.to_dict() for m in self.terms_of(i)]
+            passages.append(d)
         return {
             "id": self.id,
             "question": self.question,
-            "passages": [hit_to_dict(h, self.titles.get(h.passage.source)) for h in self.hits],
+            "passages": passages,
             "not_found": self.not_found,
             "not_found_reason": self.not_found_reason,
             "docs": sorted(self.scope) if self.scope is not None else None,
@@ -196,16 +209,20 @@ class Assistant:
             reason = unstated(q.text, q.lang, hits)
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
+        hits = hits[:k]
+        found = bridges(q.text, index.term_pairs)
+        terms = tuple(tuple(matched_terms(h.passage.text, h.passage.start, found)) for h in hits)
         titles = self.titles()
         return Answer(
             question=question,
-            hits=hits[:k],
+            hits=hits,
             not_found=reason is not None,
             id=id,
             notices=q.notices,
             not_found_reason=reason,
             scope=scope,
-            titles={h.passage.source: titles.get(h.passage.source, h.passage.source) for h in hits[:k]},
+            titles={h.passage.source: titles.get(h.passage.source, h.passage.source) for h in hits},
+            matched_terms=terms,
         )
 
     def scope(self, docs: Iterable[str]) -> frozenset[str]:

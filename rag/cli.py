@@ -55,12 +55,15 @@ def _print_answer(answer, color: bool) -> None:
             + "; the closest passages are:",
             fg="yellow" if color else None,
         )
-    for hit in answer.hits:
+    for i, hit in enumerate(answer.hits):
         p = hit.passage
         head = f"[{hit.rank}] {' > '.join(p.section[1:] or p.section)}"
         typer.echo(typer.style(head, bold=True) if color else head)
         typer.echo(f"    {answer.titles.get(p.source, p.source)}")
         typer.echo(f"    {reference(p)}  (chars {p.start}-{p.end}, score {hit.score:.4f}, id {p.id})")
+        terms = answer.terms_of(i)
+        if terms:
+            typer.echo("    matched: " + ", ".join(f"{m.query} → {m.passage}" for m in terms))
         body = _highlighted(hit, color).replace("\r\n", "\n").replace("\r", "\n")
         for line in body.split("\n"):
             if line.strip():
@@ -298,16 +301,18 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     workers: int = typer.Option(4, "--workers", help="Questions answered at once (threads)."),
+    cors: Optional[str] = typer.Option(None, "--cors", help="One other origin allowed to call the API from a browser (none by default)."),
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
 ) -> None:
-    """Serve the HTTP API (POST /ask, POST /ask/batch, GET /passages/…, GET /healthz; docs at /docs)."""
+    """Serve the web page at / and the HTTP API (POST /ask, POST /ask/batch, GET /passages/…, GET /documents,
+    GET /healthz; docs at /docs). RAG_API_KEY, when set, is required as a bearer token."""
     try:
         from .server import serve as run_server
     except ImportError as exc:
         raise RagError(f"the server needs the 'serve' extra ({exc.name} is missing): pip install -e '.[serve]'") from None
-    run_server(host=host, port=port, assistant=_assistant(corpus, index_dir, model), workers=workers)
+    run_server(host=host, port=port, assistant=_assistant(corpus, index_dir, model), workers=workers, cors=cors)
 
 
 def main() -> None:

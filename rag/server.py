@@ -15,6 +15,13 @@ Endpoints (OpenAPI and a try-it page at `/docs`):
 * `GET /documents` — the corpus: titles, publisher, year, passage counts and index state
   (`indexed`, `changed`, `new`, `removed`), as `rag docs --json` (`/docs` is this API's own page).
 * `GET /healthz` — model, passage count and index version.
+* `GET /documents` — the corpus's documents: titles (zh/en), publisher, year and section tree.
+* `GET /` — the web page (rag.web); `/docs` — this description and a try-it page, served offline.
+
+Security (rag.web.security): every response carries a Content-Security-Policy allowing only this
+origin, `X-Content-Type-Options: nosniff` and no CORS headers unless `rag serve --cors ORIGIN`.
+When `RAG_API_KEY` is set, every endpoint but the page's files, `/docs` and `/healthz` needs
+`Authorization: Bearer <key>` (401 otherwise).
 
 Limits: request bodies of at most 64 KiB (counted as they arrive, with or without Content-Length),
 k ≤ 50, batches of ≤ 100 questions. Bodies are read as JSON whatever their Content-Type says.
@@ -47,8 +54,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import config
+from . import config, web
 from .chunking import passage_to_dict
+from .web.security import BearerKey, SecurityHeaders
 from .errors import CitationError, InvalidArgumentError, RagError
 
 log = logging.getLogger("rag.server")
@@ -180,8 +188,14 @@ def _encoder_thread_safe(encoder) -> bool:
     return bool(getattr(encoder, "thread_safe", False))
 
 
-def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) -> FastAPI:
-    """A FastAPI app answering over `assistant` (a `rag.Assistant`), loaded and warmed up now."""
+def create_app(
+    assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True, api_key: str | None = None, cors: str | None = None
+) -> FastAPI:
+    """A FastAPI app answering over `assistant` (a `rag.Assistant`), loaded and warmed up now.
+
+    `api_key` (default: $RAG_API_KEY; "" for none) is then required as a bearer token outside the
+    page's files and /healthz; `cors` is the one other origin allowed to call the API from a browser.
+    """
     index = assistant.index()  # loads (or builds) the index once; RagError here means no server
     passages = {p.id: p for p in index.passages}
     sources = {p.source for p in index.passages}
@@ -203,8 +217,21 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
         description=__doc__.split("\n\n", 1)[1],
         lifespan=lifespan,
         default_response_class=SafeJSONResponse,
+        docs_url=None,  # rag.web serves /docs from local files
+        redoc_url=None,
     )
+    # Middleware added last runs first: headers on everything, then CORS, then the key, then the body limit.
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    key = os.environ.get("RAG_API_KEY", "") if api_key is None else api_key
+    if key:
+        app.add_middleware(BearerKey, key=key)
+    if cors:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=[cors], allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(SecurityHeaders)
+    web.mount(app, assistant)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -274,11 +301,6 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
         config.check_mode(body.mode)
         return await run(batch_json, body.questions, body.k, body.mode, body.docs)
 
-    @app.get("/documents", summary="The corpus: titles, passage counts, index state")
-    async def documents() -> dict:
-        rows = await run(assistant.documents_status)
-        return {"documents": [r.to_dict() for r in rows]}
-
     @app.get("/passages/{passage_id:path}", summary="One passage by id ('#' sent as %23), with context")
     async def passage(passage_id: str, context: int = Query(2, ge=0, le=MAX_CONTEXT_LINES)) -> dict:
         p = passages.get(passage_id)
@@ -306,8 +328,10 @@ def create_app(assistant, workers: int = DEFAULT_WORKERS, warm_up: bool = True) 
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, assistant=None, workers: int = DEFAULT_WORKERS) -> None:
-    """Load the index and the model, then serve the API until interrupted (blocking)."""
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, assistant=None, workers: int = DEFAULT_WORKERS, cors: str | None = None
+) -> None:
+    """Load the index and the model, then serve the page and the API until interrupted (blocking)."""
     import uvicorn
 
     if assistant is None:
@@ -315,9 +339,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000, assistant=None, workers: in
 
         assistant = Assistant()
     if host not in LOOPBACK:
-        print(f"warning: serving on {host}, reachable from other machines; the API has no authentication",
-              file=sys.stderr)
-    app = create_app(assistant, workers=workers)
+        if os.environ.get("RAG_API_KEY"):
+            print(f"warning: serving on {host}, reachable from other machines; only RAG_API_KEY guards it, over plain HTTP",
+                  file=sys.stderr)
+        else:
+            print(f"warning: serving on {host}, reachable from other machines, with no authentication (set RAG_API_KEY)",
+                  file=sys.stderr)
+    app = create_app(assistant, workers=workers, cors=cors)
     m = assistant.index().manifest
-    print(f"rag: {len(assistant.passages())} passages, model {m.model}; http://{host}:{port}/docs", file=sys.stderr)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"rag: {len(assistant.passages())} passages, model {m.model}; open http://{shown}:{port}/ (API docs at /docs)",
+          file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level=os.environ.get("RAG_LOG_LEVEL", "warning"), access_log=False)
