@@ -113,6 +113,12 @@ class Passage:
     text: str
     kind: str
     sentences: tuple[tuple[int, int], ...]
+    #: First and last page of a converted PDF the passage lies on (None for files without pages).
+    pages: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pages is not None and not isinstance(self.pages, tuple):  # read back from JSON as a list
+            object.__setattr__(self, "pages", tuple(self.pages))
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -270,6 +276,7 @@ def split_passages(doc: Document, settings: ChunkSettings = ChunkSettings()) -> 
                     text=doc.text[start:end],
                     kind=kind,
                     sentences=tuple(spans),
+                    pages=(doc.info.page_of(start), doc.info.page_of(end - 1)) if doc.info.page_starts else None,
                 )
             )
     return passages

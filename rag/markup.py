@@ -91,7 +91,12 @@ def hidden_prefix(text: str) -> list[int] | None:
 def _is_marker(label: str) -> bool:
     """A link label that only names or repeats the source: `sina`, `163`, `www.ft.com`, a URL."""
     label = label.strip()
-    return bool(_MARKER_LABEL.fullmatch(label) or URL.fullmatch(label) or _DOMAIN.fullmatch(label))
+    return bool(_MARKER_LABEL.fullmatch(label) or _is_address(label) or _DOMAIN.fullmatch(label))
+
+
+def _is_address(label: str) -> bool:
+    label = label.strip()
+    return label.startswith(("http://", "https://")) and not any(c.isspace() for c in label)
 
 
 def is_link_line(line: str) -> bool:
@@ -108,11 +113,11 @@ def is_link_line(line: str) -> bool:
     addresses = [m.span() for m in URL.finditer(masked)]
     masked = URL.sub(lambda m: " " * len(m.group()), masked)
     addresses += [m.span() for m in _DOMAIN.finditer(masked)]
-    addresses += [m.span() for m in links if _is_marker(m.group("label")) and URL.fullmatch(m.group("label").strip())]
+    addresses += [m.span() for m in links if _is_address(m.group("label"))]
     if not links and not addresses:
         return False
     free = _DOMAIN.sub(" ", URL.sub(" ", LINK.sub(" ", body)))
-    labels = " ".join(m.group("label") for m in links if not URL.fullmatch(m.group("label").strip()))
+    labels = " ".join(m.group("label") for m in links if not _is_address(m.group("label")))
     n_free = len(_NOT_CONTENT.sub("", free))
     n_text = n_free + len(_NOT_CONTENT.sub("", labels))
     if n_free <= 0.2 * n_text:

@@ -210,7 +210,7 @@ _SETEXT_UNDER = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)、])[ \t]+\S")
 _BOLD_HEADING = re.compile(r"^[ \t]*\*\*([^*\r\n]{1,60}?)[：:]?\*\*[ \t]*[：:]?[ \t]*$")
-_MD_LINE = re.compile(r"[^\r\n]*")
+_MD_LINE = re.compile(r"([^\r\n]*)(?:\r\n|\r|\n|$)")
 
 
 def _parse_markdown(text: str) -> Section:
@@ -221,8 +221,17 @@ def _parse_markdown(text: str) -> Section:
     if front is not None:
         root.paragraphs.append(Paragraph(front.start, front.end, "front"))
         pos = front.end
-    lines = [(m.start(), m.end()) for m in _MD_LINE.finditer(text, pos) if m.end() > m.start() or m.start() == pos]
-    atx = [(a, b) for a, b in lines if _ATX.match(text[a:b])]
+    lines = [(m.start(), m.end(1)) for m in _MD_LINE.finditer(text, pos) if m.end() > m.start()]
+    atx: list[tuple[int, int]] = []  # `#` headings outside fenced code
+    fence: str | None = None
+    for a, b in lines:
+        line = text[a:b]
+        if fence is not None:
+            fence = None if line.strip().startswith(fence) else fence
+        elif _FENCE.match(line):
+            fence = _FENCE.match(line).group(1)[0] * 3
+        elif _ATX.match(line):
+            atx.append((a, b))
     # A lone top-level heading opening the file is its title.
     h1 = [(a, b) for a, b in atx if len(_ATX.match(text[a:b]).group(1)) == 1]
     title_at = h1[0] if len(h1) == 1 and atx and atx[0] == h1[0] else None
@@ -230,7 +239,7 @@ def _parse_markdown(text: str) -> Section:
     stack = [root]
     heading_level = TITLE  # level of the nearest `#` heading: bold headings go one below it
     para: list[tuple[int, int]] = []
-    fence: str | None = None
+    fence = None
 
     def flush() -> None:
         nonlocal para
