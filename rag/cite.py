@@ -19,6 +19,19 @@ def reference(p: Passage) -> str:
     return f"{p.source}:L{p.line_start}-{p.line_end}"
 
 
+def page_label(p: Passage) -> str:
+    """`p. 3` or `pp. 3-4` for a passage of a converted PDF; empty for other files."""
+    if not p.pages:
+        return ""
+    first, last = p.pages
+    return f"p. {first}" if first == last else f"pp. {first}-{last}"
+
+
+def page_fields(p: Passage) -> dict:
+    """The JSON page fields of a passage of a converted PDF: `page` (where it starts) and `pages` [first, last]."""
+    return {"page": p.pages[0], "pages": list(p.pages)} if p.pages else {}
+
+
 def hit_to_dict(hit: Hit) -> dict:
     """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return)."""
     p = hit.passage
@@ -33,6 +46,7 @@ def hit_to_dict(hit: Hit) -> dict:
         "line_end": p.line_end,
         "section": list(p.section),
         "text": p.text,
+        **page_fields(p),
     }
     if hit.highlight:
         s, e = hit.highlight

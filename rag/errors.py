@@ -31,3 +31,7 @@ class IndexCorruptError(RagError):
 
 class CitationError(RagError):
     """A citation does not name a passage or line of the corpus."""
+
+
+class ConversionError(RagError):
+    """A file given to `rag add` cannot be turned into corpus text (not a PDF, encrypted, scanned, …)."""

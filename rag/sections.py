@@ -205,7 +205,7 @@ def _parse_ranked(blocks: list[_Block]) -> Section:
     return root
 
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_ATX = re.compile(r"^\ufeff? {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT_UNDER = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)、])[ \t]+\S")
@@ -230,7 +230,7 @@ def _parse_markdown(text: str) -> Section:
             fence = None if line.strip().startswith(fence) else fence
         elif _FENCE.match(line):
             fence = _FENCE.match(line).group(1)[0] * 3
-        elif _ATX.match(line):
+        elif _ATX.match(line) and (_ATX.match(line).group(2) or "").strip().strip("*").strip():
             atx.append((a, b))
     # A lone top-level heading opening the file is its title.
     h1 = [(a, b) for a, b in atx if len(_ATX.match(text[a:b]).group(1)) == 1]
@@ -274,21 +274,22 @@ def _parse_markdown(text: str) -> Section:
             flush()
             continue
         m = _ATX.match(line)
-        if m:
+        title = (m.group(2) or "").strip().strip("*").strip() if m else ""
+        if m and title:  # a heading with no words (`#` alone) is kept as text, not dropped
             flush()
-            title = (m.group(2) or "").strip().strip("*").strip()
             if (a, b) == title_at:
                 root.title, root.path, root.heading = title, (title,), (a, b)
                 heading_level = TITLE
-            elif title:
+            else:
                 heading_level = len(m.group(1))
                 open_section(title, heading_level, (a, b))
             continue
         u = _SETEXT_UNDER.match(line)
-        if u and len(para) == 1 and not _LIST_ITEM.match(text[para[0][0] : para[0][1]]):
-            (ha, hb), para = para[0], []
+        if u and len(para) == 1 and not _LIST_ITEM.match(text[para[0][0] : para[0][1]]) and text[para[0][0] : para[0][1]].strip():
+            ha, hb = para[0]
+            para = []
             heading_level = 1 if u.group(1)[0] == "=" else 2
-            open_section(text[ha:hb].strip(), heading_level, (ha, hb))
+            open_section(text[ha:hb].strip(), heading_level, (ha, b))  # the span covers the underline
             continue
         bold = _BOLD_HEADING.match(line)
         if bold and bold.group(1).strip():
