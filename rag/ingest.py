@@ -66,6 +66,21 @@ def _tidy(page: str) -> str:
     return _BLANK_RUN.sub("\n\n", page).strip("\n")
 
 
+#: Titles PDF producers fill in by themselves, which name no report.
+_JUNK_TITLE = re.compile(r"^(?:untitled|anonymous|unknown|microsoft (?:word|powerpoint) - .*|.*\.(?:docx?|pdf|pptx?|txt|md))$", re.I)
+
+
+def _title_of_text(text: str) -> str:
+    """A Markdown file's own title: its header's title field, its first `#` heading, or its first line."""
+    from .markup import front_matter
+
+    header = front_matter(text)
+    if header is not None and header.title:
+        return header.title
+    m = re.search(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", text, re.M)
+    return m.group(1).strip() if m else _first_line(text)
+
+
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         line = line.strip().lstrip("#").strip()
@@ -98,6 +113,7 @@ def extract_pdf(path: Path) -> Extracted:
         try:
             meta = reader.metadata
             title = str(meta.title or "").strip() if meta else ""
+            title = "" if _JUNK_TITLE.match(title) else title
         except Exception:  # damaged metadata: keep the text, lose the title
             title = ""
     except ConversionError:
@@ -155,7 +171,7 @@ def extract_docx(path: Path) -> Extracted:
         raise ConversionError(f"{path} holds no text")
     text = "\n\n".join(blocks) + "\n"
     title = (document.core_properties.title or "").strip()
-    return Extracted(text=text, title=title or _first_line(text), converter="python-docx")
+    return Extracted(text=text, title=title or _title_of_text(text), converter="python-docx")
 
 
 def extract_text_file(path: Path) -> Extracted:
@@ -164,7 +180,7 @@ def extract_text_file(path: Path) -> Extracted:
         text = decode(path, path.read_bytes())
     except CorpusError as exc:
         raise ConversionError(str(exc).replace("corpus file ", "", 1)) from None
-    return Extracted(text=text, title=_first_line(text))
+    return Extracted(text=text, title=_title_of_text(text))
 
 
 def extract(path: Path) -> Extracted:

@@ -172,3 +172,16 @@ def test_docx_headings_become_markdown_sections(tmp_path):
     passages = split_passages(doc)
     assert [p.section for p in passages] == [("合作报告", "数字经济")]
     assert doc.info.title == "合作报告" and passages[0].pages is None
+
+
+def test_a_markdown_report_is_copied_with_its_own_title(tmp_path):
+    src = tmp_path / "经济.md"
+    src.write_text("版次: 头版（v1）\n日期: 2025-12-20\n主题: 2025年经济展望\n\n# 2025年经济展望\n\n## 摘要\n经济稳中有进。\n", encoding="utf-8")
+    added = add_file(src, tmp_path / "corpus")
+    assert added.text_path.read_bytes() == src.read_bytes()
+    assert added.title == "2025年经济展望" and added.pages == 0
+
+
+def test_a_pdf_without_a_real_title_is_named_by_its_first_line(tmp_path):
+    added = add_file(make_pdf(tmp_path / "r.pdf", title="untitled"), tmp_path / "corpus")
+    assert added.title == PAGES[0][0]
