@@ -235,6 +235,8 @@ def _parse_markdown(text: str) -> Section:
     # A lone top-level heading opening the file is its title.
     h1 = [(a, b) for a, b in atx if len(_ATX.match(text[a:b]).group(1)) == 1]
     title_at = h1[0] if len(h1) == 1 and atx and atx[0] == h1[0] else None
+    if title_at is None and front is not None and front.title:  # no title heading: the header names it
+        root.title, root.path = front.title, (front.title,)
 
     stack = [root]
     heading_level = TITLE  # level of the nearest `#` heading: bold headings go one below it

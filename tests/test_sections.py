@@ -113,3 +113,8 @@ def test_a_part_word_in_a_paragraph_does_not_make_a_markdown_file_ranked():
 def test_several_top_level_headings_are_sections_not_a_title():
     root = parse_sections("# 甲\n文字。\n# 乙\n文字。\n")
     assert root.title == "" and [s.path for s in walk(root)][1:] == [("甲",), ("乙",)]
+
+
+def test_a_header_title_heads_the_tree_when_no_heading_does():
+    root = parse_sections("标题: 区域合作\n日期: 2025-01-01\n\n## 背景\n正文。\n")
+    assert root.title == "区域合作" and [s.path for s in walk(root)][1:] == [("区域合作", "背景")]
