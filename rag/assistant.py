@@ -169,6 +169,18 @@ class Assistant:
                 self._query_encoder = self.encoder or load_query_encoder(self.model)
             return self._query_encoder
 
+    def add(self, path: Path | str, name: str | None = None, overwrite: bool = False):
+        """Convert a PDF/.docx/.md/.txt file into the corpus (see rag.ingest.add_file); the next
+        question (or `build()`) indexes it. Returns the `rag.ingest.Added` record."""
+        from .ingest import add_file
+
+        with self._lock:
+            added = add_file(path, self.corpus_dir, name=name, overwrite=overwrite)
+            self._docs = None
+            self._index = None
+            self._grounder = None
+            return added
+
     # -- asking ------------------------------------------------------------------------------
     def ask(
         self,

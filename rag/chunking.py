@@ -3,6 +3,11 @@
 Each recommendation is one passage; in the long parts, paragraphs are packed sentence by sentence
 into passages of at most `max_chars` characters, and very short paragraphs are merged with the next
 one. Every passage keeps its exact span in the file: `document.text[start:end] == text`.
+
+Markdown links to web pages are kept whole (no sentence or passage ends inside one), and their
+targets and citation markers (rag.markup) neither count toward `max_chars` nor reach the index:
+a passage is as long as its words, not its URLs. A header (`front`) and link dumps (`links`) are
+not cut into passages at all. Text without such links is cut exactly as before.
 """
 
 from __future__ import annotations
@@ -12,13 +17,39 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from bisect import bisect_right
+from typing import Callable
+
 from .corpus import Document
+from .markup import hidden_prefix, link_spans, strip_hidden
 from .sections import Paragraph, Section, parse_sections, walk
 from .text import CJK
 
 #: Bump when output changes (passage boundaries, sentence spans, indexed text): the index
 #: records this number.
-VERSION = 1
+VERSION = 2
+
+#: Paragraph kinds that are kept in the section tree but never become passages.
+UNINDEXED_KINDS = ("front", "links")
+Size = Callable[[int, int], int]
+
+
+def _raw_size(a: int, b: int) -> int:
+    return b - a
+
+
+def visible_size(text: str) -> Size:
+    """Length of text[a:b] without link targets and citation markers (plain b - a when there are none)."""
+    prefix = hidden_prefix(text)
+    if prefix is None:
+        return _raw_size
+    return lambda a, b: (b - a) - (prefix[b] - prefix[a])
+
+
+def _inside(links: list[tuple[int, int]], offset: int) -> bool:
+    """Is `offset` strictly inside one of the (sorted, disjoint) link spans?"""
+    i = bisect_right(links, (offset, float("inf"))) - 1
+    return i >= 0 and links[i][0] < offset < links[i][1]
 
 _SENTENCE = re.compile(r"[^。！？!?；;\r\n]*(?:[。！？!?；;]+[\"”’」』）)\]]*|(?=[\r\n])|$)")
 _CLAUSE = re.compile(r"[^，,、：:]*(?:[，,、：:]+|$)")
@@ -85,6 +116,12 @@ class Passage:
     text: str
     kind: str
     sentences: tuple[tuple[int, int], ...]
+    #: First and last page of a converted PDF the passage lies on (None for files without pages).
+    pages: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pages is not None and not isinstance(self.pages, tuple):  # read back from JSON as a list
+            object.__setattr__(self, "pages", tuple(self.pages))
 
 
 def passage_to_dict(p: Passage) -> dict:
@@ -101,6 +138,7 @@ def passage_to_dict(p: Passage) -> dict:
         "text": p.text,
         "kind": p.kind,
         "sentences": [list(s) for s in p.sentences],
+        "pages": list(p.pages) if p.pages else None,
     }
 
 
@@ -117,6 +155,7 @@ def passage_from_dict(d: dict) -> Passage:
         text=d["text"],
         kind=d["kind"],
         sentences=tuple((int(s), int(e)) for s, e in d["sentences"]),
+        pages=tuple(d["pages"]) if d.get("pages") else None,
     )
 
 
@@ -131,6 +170,15 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
             e -= 1
         if e > s:
             spans.append((s, e))
+    links = link_spans(text, start, end)
+    if links:  # a `?` or `;` inside a URL ends no sentence
+        joined: list[tuple[int, int]] = []
+        for s, e in spans:
+            if joined and any(a < joined[-1][1] and s < b for a, b in links if a < s):
+                joined[-1] = (joined[-1][0], e)
+            else:
+                joined.append((s, e))
+        spans = joined
     return _merge_page_breaks(text, spans)
 
 
@@ -145,17 +193,18 @@ def _merge_page_breaks(text: str, spans: list[tuple[int, int]]) -> list[tuple[in
     return merged
 
 
-def _split_long(text: str, span: tuple[int, int], max_chars: int) -> list[tuple[int, int]]:
-    """Cut one over-long sentence at clause marks so no piece is far above max_chars."""
+def _split_long(text: str, span: tuple[int, int], max_chars: int, size: Size = _raw_size) -> list[tuple[int, int]]:
+    """Cut one over-long sentence at clause marks (never inside a link) so no piece is far above max_chars."""
     s, e = span
-    if e - s <= max_chars:
+    if size(s, e) <= max_chars:
         return [span]
+    links = link_spans(text, s, e)
     pieces: list[tuple[int, int]] = []
     cur = s
     for m in _CLAUSE.finditer(text, s, e):
-        if m.end() == m.start():
+        if m.end() == m.start() or (links and _inside(links, m.start())):
             continue
-        if m.end() - cur > max_chars and m.start() > cur:
+        if size(cur, m.end()) > max_chars and m.start() > cur:
             pieces.append((cur, m.start()))
             cur = m.start()
     pieces.append((cur, e))
@@ -171,24 +220,26 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _pack(spans: list[tuple[int, int]], max_chars: int) -> list[list[tuple[int, int]]]:
+def _pack(spans: list[tuple[int, int]], max_chars: int, size: Size = _raw_size) -> list[list[tuple[int, int]]]:
     """Group consecutive sentences into pieces of at most max_chars (one sentence may exceed it)."""
     groups: list[list[tuple[int, int]]] = []
     for span in spans:
-        if groups and span[1] - groups[-1][0][0] <= max_chars:
+        if groups and size(groups[-1][0][0], span[1]) <= max_chars:
             groups[-1].append(span)
         else:
             groups.append([span])
     # Avoid a tiny tail: fold it into the previous piece when the result stays reasonable.
     if len(groups) > 1:
         tail = groups[-1]
-        if tail[-1][1] - tail[0][0] < max_chars // 4 and tail[-1][1] - groups[-2][0][0] <= max_chars * 1.3:
+        if size(tail[0][0], tail[-1][1]) < max_chars // 4 and size(groups[-2][0][0], tail[-1][1]) <= max_chars * 1.3:
             groups[-2].extend(groups.pop())
     return groups
 
 
 def clean_text(text: str) -> str:
-    """Text for embedding and BM25: page breaks and line breaks joined, Markdown marks dropped."""
+    """Text for embedding and BM25: page breaks and line breaks joined, Markdown marks, link targets
+    and citation markers dropped."""
+    text = strip_hidden(text)
 
     def join(m: re.Match) -> str:
         before = text[m.start() - 1] if m.start() else ""
@@ -208,7 +259,9 @@ def indexed_text(passage: Passage, settings: ChunkSettings) -> str:
     return body
 
 
-def _units(section: Section, text: str, settings: ChunkSettings) -> list[tuple[list[tuple[int, int]], str]]:
+def _units(
+    section: Section, text: str, settings: ChunkSettings, size: Size = _raw_size
+) -> list[tuple[list[tuple[int, int]], str]]:
     """(sentence spans, kind) for each passage of one section, before ids and lines are attached."""
     out: list[tuple[list[tuple[int, int]], str]] = []
     if not section.paragraphs:
@@ -218,17 +271,21 @@ def _units(section: Section, text: str, settings: ChunkSettings) -> list[tuple[l
         return [(spans, "recommendation")] if spans else []
     carry: list[tuple[int, int]] = []
     for p in section.paragraphs:
+        if p.kind in UNINDEXED_KINDS:
+            continue
         if p.kind in ("cover", "back"):
             out.append(([(p.start, p.end)], p.kind))
             continue
-        spans = carry + [x for sp in sentence_spans(text, p.start, p.end) for x in _split_long(text, sp, settings.max_chars)]
+        spans = carry + [
+            x for sp in sentence_spans(text, p.start, p.end) for x in _split_long(text, sp, settings.max_chars, size)
+        ]
         carry = []
         if not spans:
             continue
-        if spans[-1][1] - spans[0][0] < settings.min_chars:
+        if size(spans[0][0], spans[-1][1]) < settings.min_chars:
             carry = spans
             continue
-        out.extend((g, "prose") for g in _pack(spans, settings.max_chars))
+        out.extend((g, "prose") for g in _pack(spans, settings.max_chars, size))
     if carry:
         if out and out[-1][1] == "prose":
             out[-1] = (out[-1][0] + carry, "prose")
@@ -240,9 +297,10 @@ def _units(section: Section, text: str, settings: ChunkSettings) -> list[tuple[l
 def split_passages(doc: Document, settings: ChunkSettings = ChunkSettings()) -> list[Passage]:
     """Every passage of one document, in document order."""
     root = parse_sections(doc.text)
+    size = visible_size(doc.text)
     passages: list[Passage] = []
     for section in walk(root):
-        for spans, kind in _units(section, doc.text, settings):
+        for spans, kind in _units(section, doc.text, settings, size):
             start, end = spans[0][0], spans[-1][1]
             passages.append(
                 Passage(
@@ -256,6 +314,7 @@ def split_passages(doc: Document, settings: ChunkSettings = ChunkSettings()) -> 
                     text=doc.text[start:end],
                     kind=kind,
                     sentences=tuple(spans),
+                    pages=(doc.info.page_of(start), doc.info.page_of(end - 1)) if doc.info.page_starts else None,
                 )
             )
     return passages

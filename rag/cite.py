@@ -19,12 +19,26 @@ def reference(p: Passage) -> str:
     return f"{p.source}:L{p.line_start}-{p.line_end}"
 
 
+def page_label(p: Passage) -> str:
+    """`p. 3` or `pp. 3-4` for a passage of a converted PDF; empty for other files."""
+    if not p.pages:
+        return ""
+    first, last = p.pages
+    return f"p. {first}" if first == last else f"pp. {first}-{last}"
+
+
+def page_fields(p: Passage) -> dict:
+    """The JSON page fields of a passage of a converted PDF: `page` (where it starts) and `pages` [first, last]."""
+    return {"page": p.pages[0], "pages": list(p.pages)} if p.pages else {}
+
+
 def hit_to_dict(hit: Hit, title: str | None = None) -> dict:
     """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return): its rank and
     score, the passage (`passage_to_dict`), the title of its document (its file name when it has
     none) and the highlighted sentence."""
     p = hit.passage
     out = {"rank": hit.rank, "score": round(hit.score, 6), **passage_to_dict(p), "title": title if title is not None else Path(p.source).name}
+    out.update(page_fields(p))
     if hit.highlight:
         s, e = hit.highlight
         out["highlight"] = {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}

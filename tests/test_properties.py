@@ -6,8 +6,9 @@ line endings, tabs and ideographic spaces, empty sections, headings with no body
 `第X部分` / `（一）` / `(七)` / `**bold**` headings, `1.1` recommendations, and cover/back-matter lines.
 
 What may be left out of the passages, precisely: the heading lines the parser recognised (the spans
-`Section.heading` of the title and of every section) and whitespace (`str.isspace`). Every other
-character of the file must be inside some passage.
+`Section.heading` of the title and of every section), the paragraphs it marked as not indexed (a
+`key: value` header, a link dump: `rag.chunking.UNINDEXED_KINDS`) and whitespace (`str.isspace`).
+Every other character of the file must be inside some passage.
 
 The number of examples each property ran is printed at the end of the module (see `_report`).
 """
@@ -150,7 +151,13 @@ def reference_lines(text: str) -> list[int]:
 
 
 def heading_spans(text: str) -> list[tuple[int, int]]:
-    return [s.heading for s in walk(parse_sections(text)) if s.heading is not None]
+    """Heading lines, and paragraphs deliberately not indexed (a header, a link dump)."""
+    from rag.chunking import UNINDEXED_KINDS
+
+    sections = list(walk(parse_sections(text)))
+    return [s.heading for s in sections if s.heading is not None] + [
+        (p.start, p.end) for s in sections for p in s.paragraphs if p.kind in UNINDEXED_KINDS
+    ]
 
 
 def section_of_each_char(passages) -> dict[int, tuple[str, ...]]:

@@ -57,3 +57,64 @@ def test_cover_and_back_matter_are_kept_apart_from_the_body():
 def test_sentence_end_detection():
     assert is_complete("结束了。") and is_complete("他说：“好。”") and is_complete("Done.")
     assert not is_complete("一个“化整为零”") and not is_complete("在 2025")
+
+
+URL = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZIYQ"
+LIBRARY_STYLE = (
+    "版次: 头版（v1）\n日期: 2025-12-20\n主题: 经济展望\n\n来源: https://www.baidu.com/s?wd=x\n\n"
+    "# 经济展望\n\n## 摘要\n- 增长预计达到5%左右 [china](" + URL + "1)。\n- 内需仍然不足 [sina](" + URL + "2)。\n\n"
+    "## 深度分析\n### 1. 宏观政策\n财政政策更加积极 [kpmg](" + URL + "3)。\n#### 1.1 专项债\n专项债额度增加。\n\n"
+    "## 结论与建议\n**结论：**\n经济韧性较强。\n\n**建议：**\n- 扩大内需。\n\n"
+    "## 数据与引用\n*   [china](" + URL + "1)\n*   [sina](" + URL + "2)\n*   [kpmg](" + URL + "3)\n"
+)
+
+
+def test_any_markdown_file_gets_the_tree_of_its_own_headings():
+    root = parse_sections(LIBRARY_STYLE)
+    assert root.title == "经济展望"
+    paths = [s.path for s in walk(root)][1:]
+    assert paths == [
+        ("经济展望", "摘要"),
+        ("经济展望", "深度分析"),
+        ("经济展望", "深度分析", "1. 宏观政策"),
+        ("经济展望", "深度分析", "1. 宏观政策", "1.1 专项债"),
+        ("经济展望", "结论与建议"),
+        ("经济展望", "结论与建议", "结论"),  # bold lines head subsections, as siblings
+        ("经济展望", "结论与建议", "建议"),
+        ("经济展望", "数据与引用"),
+    ]
+
+
+def test_header_and_reference_list_are_marked_not_prose():
+    root = parse_sections(LIBRARY_STYLE)
+    kinds = {(s.title, p.kind, LIBRARY_STYLE[p.start : p.end].split("\n")[0][:6]) for s in walk(root) for p in s.paragraphs}
+    assert ("经济展望", "front", "版次: 头版") in kinds
+    refs = next(s for s in walk(root) if s.title == "数据与引用")
+    assert [p.kind for p in refs.paragraphs] == ["links"]
+    summary = next(s for s in walk(root) if s.title == "摘要")
+    assert [p.kind for p in summary.paragraphs] == ["prose"]  # a list with citations is text
+
+
+def test_headings_need_no_blank_lines_and_code_fences_hide_hashes():
+    text = "# 标题\n正文一。\n## 第二节\n正文二。\n```\n# 不是标题\n```\n"
+    root = parse_sections(text)
+    assert [s.title for s in walk(root)] == ["标题", "第二节"]
+    sec = root.children[0]
+    assert [text[p.start : p.end] for p in sec.paragraphs] == ["正文二。", "```\n# 不是标题\n```"]
+
+
+def test_a_part_word_in_a_paragraph_does_not_make_a_markdown_file_ranked():
+    text = "# 标题\n\n## 背景\n\n第一章讲述了历史\n\n1.1 亿元投入后，情况改善。\n"
+    root = parse_sections(text)
+    assert [s.path for s in walk(root)][1:] == [("标题", "背景")]
+    assert all(p.kind == "prose" for p in root.children[0].paragraphs)
+
+
+def test_several_top_level_headings_are_sections_not_a_title():
+    root = parse_sections("# 甲\n文字。\n# 乙\n文字。\n")
+    assert root.title == "" and [s.path for s in walk(root)][1:] == [("甲",), ("乙",)]
+
+
+def test_a_header_title_heads_the_tree_when_no_heading_does():
+    root = parse_sections("标题: 区域合作\n日期: 2025-01-01\n\n## 背景\n正文。\n")
+    assert root.title == "区域合作" and [s.path for s in walk(root)][1:] == [("区域合作", "背景")]

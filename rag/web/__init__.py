@@ -53,9 +53,8 @@ def documents_json(assistant) -> list[dict]:
         tree = outline(passages, doc.source)
         st = status.get(doc.source)
         out.append({
+            **(st.to_dict() if st else {}),
             "source": doc.source,
-            "title": st.title if st else doc.source,
-            "state": st.state if st else "new",
             "title_zh": info.title_zh,
             "title_en": info.title_en,
             "publisher": info.publisher,
@@ -64,6 +63,8 @@ def documents_json(assistant) -> list[dict]:
             "passages": tree.passages,
             "outline": tree.to_dict(),
         })
+    names = {d.source for d in assistant.documents()}
+    out += [s.to_dict() for s in status.values() if s.source not in names]  # removed since indexed
     return out
 
 
