@@ -31,3 +31,8 @@ class IndexCorruptError(RagError):
 
 class CitationError(RagError):
     """A citation does not name a passage or line of the corpus."""
+
+
+class StoreError(RagError):
+    """The index store cannot be used as asked: a Milvus URI that does not answer, a collection
+    built by another model, an index type the target does not support, a locked Milvus Lite path."""
