@@ -234,10 +234,6 @@ CHILD = textwrap.dedent("""
     corpus = Path({corpus!r})
     store = m.MilvusStore({corpus!r}, "hash-bigram-64", {{"chunking": "c1"}}, uri={uri!r}, collection="kill")
     step = {step!r}
-    if step == "base":
-        store.apply([make_file(corpus, "a.md", report_parts(2)[0]), make_file(corpus, "b.md", report_parts(2)[1])], [])
-        print("done", flush=True)
-        sys.exit(0)
     insert = store._client.insert
     calls = [0]
     def slow_insert(name, rows, **kw):
@@ -257,24 +253,33 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def run_child(lite: str, corpus: Path, step: str, kill: bool) -> None:
+def kill_child_mid_update(lite: str, corpus: Path, step: str) -> None:
+    """Run an update in another process and kill -9 it at `step`."""
     code = CHILD.format(root=str(ROOT), corpus=str(corpus), uri=lite, step=step)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     line = proc.stdout.readline().strip()
-    if kill:
-        assert line == "ready", proc.stderr.read()[-2000:]
-        os.kill(proc.pid, signal.SIGKILL)
+    assert line == "ready", proc.stderr.read()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=120)
-    assert kill or line == "done", proc.stderr.read()[-2000:]
+
+
+def _release(uri: str) -> None:
+    """Stop this process' Milvus Lite server for `uri` (frees the folder for another process)."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(uri)
 
 
 @pytest.mark.parametrize("step", ["mid-rows", "before-switch"])
 def test_kill_9_mid_update_leaves_the_previous_library_answerable(tmp_path, corpus, step):
     uri = str(tmp_path / "kill" / "milvus.db")
-    run_child(uri, corpus, "base", kill=False)
     a = make_file(corpus, "a.md", report_parts(2)[0])
     b = make_file(corpus, "b.md", report_parts(2)[1])
-    run_child(uri, corpus, step, kill=True)  # killed with -9 inside apply
+    base = MilvusStore(corpus, "hash-bigram-64", {"chunking": "c1"}, uri=uri, collection="kill")
+    base.apply([a, b], [])
+    base.close()
+    _release(uri)
+    kill_child_mid_update(uri, corpus, step)  # killed with -9 inside apply
     store = MilvusStore(corpus, "hash-bigram-64", {"chunking": "c1"}, uri=uri, collection="kill")
     try:
         assert {s: r.sha256 for s, r in store.files().items()} == {a.source: a.sha256, b.source: b.sha256}
@@ -288,9 +293,7 @@ def test_kill_9_mid_update_leaves_the_previous_library_answerable(tmp_path, corp
         assert_same_bm25(store, [a, b, c])
     finally:
         store.close()
-        from milvus_lite.server_manager import server_manager_instance
-
-        server_manager_instance.release_server(uri)
+        _release(uri)
 
 
 def test_errors_users_can_cause_are_one_line_with_what_to_do(lite, tmp_path, corpus):
