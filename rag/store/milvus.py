@@ -568,23 +568,14 @@ class MilvusStore:
         self.last_lexical_candidates = 0
         if depth <= 0 or not tokens or st.n_docs == 0 or (sources is not None and not sources):
             return []
-        qtf = Counter(tokens)
-        ids = self._query_ids(st, sorted(qtf))
-        query: dict[int, float] = {}
-        for t, c in qtf.items():
-            i = ids.get(t)
-            if i is None or i >= len(st.df) or st.df[i] <= 0:
-                continue
-            query[i] = c * _idf(st.n_docs, int(st.df[i]))
+        query = self._lexical_query(st, tokens)
         if not query:
             return []
         expr = self._filter(st, sources)
         bound = st.drift * (1.0 + _FLOAT_SLACK)
         limit = min(max(2 * depth, depth + 20), _MAX_LIMIT)
         while True:
-            hits = self._client.search(self.names["passages"], data=[query], anns_field="sparse", limit=limit, filter=expr,
-                                       output_fields=["pid", "source", "n", "dl", "gen", "sparse"],
-                                       search_params={"metric_type": "IP", "params": {}})[0]
+            hits = self._propose(query, expr, limit)
             scored = []
             for h in hits:
                 e = h["entity"]
@@ -599,6 +590,24 @@ class MilvusStore:
             limit = min(limit * 4, _MAX_LIMIT)
         self.last_lexical_candidates = len(hits)
         return [(pid, -neg) for neg, _, _, pid in scored[:depth]]
+
+    def _lexical_query(self, st: _State, tokens: list[str]) -> dict[int, float]:
+        """The query side of BM25 as a sparse vector: qtf · idf per known term id."""
+        qtf = Counter(tokens)
+        ids = self._query_ids(st, sorted(qtf))
+        query: dict[int, float] = {}
+        for t, c in qtf.items():
+            i = ids.get(t)
+            if i is None or i >= len(st.df) or st.df[i] <= 0:
+                continue
+            query[i] = c * _idf(st.n_docs, int(st.df[i]))
+        return query
+
+    def _propose(self, query: dict[int, float], expr: str, limit: int) -> list[dict]:
+        """Milvus' sparse inner-product ranking (weights of each row's write time): candidates."""
+        return self._client.search(self.names["passages"], data=[query], anns_field="sparse", limit=limit, filter=expr,
+                                   output_fields=["pid", "source", "n", "dl", "gen", "sparse"],
+                                   search_params={"metric_type": "IP", "params": {}})[0]
 
     @staticmethod
     def _exact(query: dict[int, float], sparse: dict, dl: int, ref: float, avgdl: float) -> float:
