@@ -135,6 +135,7 @@ def test_round_trip_and_citations_from_milvus_alone(store, corpus, lite, tmp_pat
         assert np.allclose(back.vectors, fd.vectors, atol=1e-7)
         assert back.term_counts == fd.term_counts
         assert back.term_pairs == fd.term_pairs and (back.embedding, back.lexical) == ("e1", "l1")
+    assert store.file_data(files[0].source, terms=False).term_counts == []
     # A second reader with only the URI (another index folder, nothing local) cites faithfully.
     reader = MilvusStore(tmp_path / "elsewhere", "hash-bigram-64", {"chunking": "c1"}, uri=lite, collection=store.prefix)
     pid, _ = reader.search_lexical(tokenize("亚太"), 1)[0]

@@ -12,7 +12,8 @@ built with other settings is never read by mistake.
   passage id, source, passage number and sentence number.
 * ``passages``: one row per passage: everything a citation needs (text, section path, character
   offsets, lines, sentence spans) and its BM25 document-side sparse vector.
-* ``terms``: the BM25 vocabulary, token -> sparse dimension id, append-only (see below).
+* ``terms``: the BM25 vocabulary, token -> sparse dimension id, append-only: each row holds a run
+  of new tokens (ids ``pk … pk + count - 1``, one line each), so adding a report writes a few rows.
 * ``meta``: per-file records (sha256, counts, digests, the file's document-frequency vector and
   the reference average length its rows were weighted with) and the *pointer* rows.
 
@@ -40,8 +41,8 @@ BM25 (exactly rag.lexical.LexicalIndex: Lucene idf, k1 1.5, b 0.75, the project'
 Tokens -> sparse dimension ids: a vocabulary stored in Milvus (ids 1, 2, … assigned by the writer,
 never reused), not a hash: a 32-bit hash (Milvus' sparse index limit) of ~300k library tokens has
 ~10 expected collisions, each one silently mixing two terms' postings and document frequencies,
-which would break "scores equal the FAISS path's BM25". A query looks its tokens up once per
-pointer version (cached).
+which would break "scores equal the FAISS path's BM25". Each process keeps the vocabulary in
+memory (the vocabulary rows it has not seen are read when the pointer moves past them).
 
 Fusion of dense and lexical rankings is left to the caller (rag.retrieve, RRF k = 60 on the
 client), exactly as with FAISS: `hybrid_search` with ``RRFRanker(60)`` would fuse the *proposed*
@@ -147,10 +148,19 @@ def _validate_index(index: dict, lite: bool) -> None:
             raise StoreError(f"the {part} index must use metric IP (vectors are normalised), not {index[part]['metric_type']}")
 
 
-def _collection_prefix(model_slug: str, model: str, dependencies: dict[str, str]) -> str:
-    digest = hashlib.sha256(
-        json.dumps({"format": FORMAT, "model": model, "dependencies": dependencies}, sort_keys=True).encode()
-    ).hexdigest()[:12]
+def _embedding_key(dependencies: dict[str, str]) -> str:
+    """The digest of what shaped passages and vectors: it names the collections. A change of only
+    the lexical dependencies (tokenizer, dictionary) keeps the collections: the pipeline re-applies
+    the files with new term counts and the vectors it reads back (`file_data(terms=False)`)."""
+    try:
+        from ..index import digests  # the library branch's split of the dependencies
+    except ImportError:  # before that lands: every dependency keys the collections
+        return hashlib.sha256(json.dumps(dependencies, sort_keys=True).encode()).hexdigest()[:16]
+    return digests(dependencies)[0]
+
+
+def _collection_prefix(model_slug: str, model: str, key: str) -> str:
+    digest = hashlib.sha256(json.dumps({"format": FORMAT, "model": model, "key": key}, sort_keys=True).encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9_]", "_", model_slug)[:60]
     return f"rag_{slug}_{digest}"
 
@@ -243,16 +253,16 @@ class MilvusStore:
         self.lite = is_lite(self.uri)
         self.index = json.loads(json.dumps(index or INDEX))
         _validate_index(self.index, self.lite)  # before anything is written, even a connection
-        self.prefix = collection or _collection_prefix(_model_slug(model), model, self.dependencies)
+        self.key = _embedding_key(self.dependencies)
+        self.prefix = collection or _collection_prefix(_model_slug(model), model, self.key)
         self.names = {k: f"{self.prefix}_{k}" for k in ("units", "passages", "terms", "meta")}
         self._client = _connect(self.uri, config.milvus_token() if token is None else token,
                                 config.MILVUS_TIMEOUT if timeout is None else timeout)
         self._lock = threading.Lock()
         self._state_cache: _State | None = None
         self._loaded = False
-        self._terms: dict[str, int] = {}  # committed token -> id (ids never change)
-        self._absent: set[str] = set()  # tokens not in the vocabulary at _absent_version
-        self._absent_version = -1
+        self._terms: dict[str, int] = {}  # token -> id for ids below _terms_end (ids never change)
+        self._terms_end = 1
         self.last_lexical_candidates = 0  # how many passages the last lexical search rescored
 
     # -- connection and collections ---------------------------------------------------------------
@@ -301,8 +311,9 @@ class MilvusStore:
                                  ("n", DataType.INT64, {}), ("dl", DataType.INT64, {}), ("data", DataType.JSON, {}),
                                  ("sparse", DataType.SPARSE_FLOAT_VECTOR, {})]),
                          params("sparse", sparse_spec, ("source", "pid"))),
-            "terms": (schema([("term", DataType.VARCHAR, text), ("dummy", DataType.SPARSE_FLOAT_VECTOR, {})]),
-                      params("dummy", dummy, ("term",))),
+            "terms": (schema([("count", DataType.INT64, {}), ("terms", DataType.VARCHAR, text),
+                              ("dummy", DataType.FLOAT_VECTOR, {"dim": 2})]),
+                      params("dummy", {"index_type": "FLAT", "metric_type": "IP"})),
             "meta": (schema([("kind", DataType.VARCHAR, {"max_length": 16}), ("source", DataType.VARCHAR, text),
                              ("data", DataType.JSON, {}), ("df", DataType.SPARSE_FLOAT_VECTOR, {})]),
                      params("df", dummy)),
@@ -368,7 +379,7 @@ class MilvusStore:
         return st
 
     def _check_info(self, info: dict) -> None:
-        if info.get("model") != self.model or info.get("dependencies") != self.dependencies:
+        if info.get("model") != self.model or info.get("key") != self.key:
             raise StoreError(
                 f"Milvus collection {self.prefix} was built with model {info.get('model')!r}"
                 + ("" if info.get("model") != self.model else " and other settings")
@@ -414,6 +425,9 @@ class MilvusStore:
             if dims and dims != {int(st.info["dim"])}:
                 raise StoreError(f"Milvus collection {self.prefix} holds {st.info['dim']}-dimensional vectors, these files have {sorted(dims)}; rebuild it")
             self._sweep(st)
+            if self._terms_end > st.next_term:  # ids handed out by an update of ours that failed
+                self._terms = {t: i for t, i in self._terms.items() if i < st.next_term}
+                self._terms_end = st.next_term
 
             files = {s: dict(f) for s, f in st.files.items()}
             retire: list[int] = []
@@ -431,15 +445,19 @@ class MilvusStore:
             for fd in add:
                 self._write_file(fd, gen, ids, ref)
                 gen += 1
+            if self.lite:  # seal the new rows so Lite indexes them now, not at the first questions
+                for key in ("units", "passages"):
+                    self._client.flush(self.names[key])
             # The switch: one inserted row. Before it, nothing new is visible; after it, all is.
-            self._write_pointer(st.version + 1, {"next_gen": gen, "next_term": next_term, "retired": sorted(set(retire)), "info": st.info})
+            self._write_pointer(st.version + 1, {"next_gen": gen, "next_term": next_term, "retired": sorted(set(retire)),
+                                                   "info": dict(st.info, dependencies=self.dependencies)})
             self._state_cache = None
             self._delete_gens(sorted(set(retire)))
             self._client.delete(self.names["meta"], filter=f'kind == "pointer" and pk < {_POINTER_BASE + st.version}')
 
     def _info(self, dims_from: list[FileData]) -> dict:
         dim = next(int(fd.vectors.shape[1]) for fd in dims_from if fd.vectors.ndim == 2 and len(fd.vectors))
-        return {"model": self.model, "dim": dim, "dependencies": self.dependencies, "index": self.index, "format": FORMAT}
+        return {"model": self.model, "dim": dim, "key": self.key, "dependencies": self.dependencies, "index": self.index, "format": FORMAT}
 
     def _write_pointer(self, version: int, data: dict) -> None:
         self._client.insert(self.names["meta"], [{"pk": _POINTER_BASE + version, "gen": 0, "kind": "pointer", "source": "",
@@ -462,32 +480,43 @@ class MilvusStore:
             self._client.delete(self.names[key], filter=expr)
         self._client.delete(self.names["meta"], filter=f'kind == "file" and {expr}')
 
-    def _lookup_terms(self, tokens: list[str], below: int) -> dict[str, int]:
-        """Committed ids (< below) of these tokens, from Milvus, in batches."""
-        found: dict[str, int] = {}
-        for i in range(0, len(tokens), 1000):
-            chunk = tokens[i : i + 1000]
-            rows = self._client.query(self.names["terms"], filter=f"term in {_str_list(chunk)} and pk < {below}",
-                                      output_fields=["pk", "term"])
-            for r in rows:
-                found[r["term"]] = int(r["pk"])
-        return found
+    def _sync_terms(self, below: int) -> None:
+        """Read the vocabulary chunks this process has not seen yet (ids < below: committed)."""
+        if self._terms_end >= below:
+            return
+        rows = self._client.query(self.names["terms"], filter=f"pk >= {self._terms_end} and pk < {below}",
+                                  output_fields=["pk", "count", "terms"])
+        for r in sorted(rows, key=lambda r: int(r["pk"])):
+            first, words = int(r["pk"]), r["terms"].split("\n")
+            if first != self._terms_end or len(words) != int(r["count"]):
+                raise StoreError(f"Milvus collection {self.prefix}: the BM25 vocabulary has a gap at id {self._terms_end}; rebuild it")
+            self._terms.update(zip(words, range(first, first + len(words))))
+            self._terms_end = first + len(words)
+        if self._terms_end != below:
+            raise StoreError(f"Milvus collection {self.prefix}: the BM25 vocabulary ends at {self._terms_end}, not {below}; rebuild it")
 
     def _assign_terms(self, tokens: set[str], next_term: int) -> tuple[dict[str, int], int]:
-        """Ids for these tokens: existing ones looked up, new ones appended (rows written now,
-        visible to readers only once the pointer's next_term passes them)."""
-        todo = sorted(t for t in tokens if t not in self._terms)
-        self._terms.update(self._lookup_terms(todo, next_term))
-        new = [t for t in todo if t not in self._terms]
-        rows = []
-        for t in new:
-            if len(t.encode()) > _MAX_VARCHAR:
-                raise InvalidArgumentError(f"a token of {len(t)} characters is too long to index")
-            self._terms[t] = next_term
-            rows.append({"pk": next_term, "gen": 0, "term": t, "dummy": {0: 1.0}})
-            next_term += 1
-        for i in range(0, len(rows), _BATCH * 5):
-            self._client.insert(self.names["terms"], rows[i : i + _BATCH * 5])
+        """Ids for these tokens: known ones from the vocabulary, new ones appended in chunk rows
+        (ids [pk, pk + count) per row), visible to readers once the pointer's next_term passes them."""
+        self._sync_terms(next_term)
+        new = sorted(t for t in tokens if t not in self._terms)
+        rows, chunk, size = [], [], 0
+        for t in new + [None]:
+            if t is not None:
+                if not t or "\n" in t or len(t.encode()) > 1024:
+                    raise InvalidArgumentError(f"cannot index the token {t[:40]!r} (empty, a line break, or over 1 KB)")
+                if size + len(t.encode()) + 1 <= 60000:
+                    chunk.append(t)
+                    size += len(t.encode()) + 1
+                    continue
+            if chunk:
+                rows.append({"pk": next_term, "gen": 0, "count": len(chunk), "terms": "\n".join(chunk), "dummy": [0.0, 0.0]})
+                self._terms.update(zip(chunk, range(next_term, next_term + len(chunk))))
+                next_term += len(chunk)
+            chunk, size = ([t], len(t.encode()) + 1) if t is not None else ([], 0)
+        for r in rows:
+            self._client.insert(self.names["terms"], [r])
+        self._terms_end = next_term
         return {t: self._terms[t] for t in tokens}, next_term
 
     def _write_file(self, fd: FileData, gen: int, ids: dict[str, int], ref: float) -> None:
@@ -552,13 +581,7 @@ class MilvusStore:
         return {"metric_type": "IP", "params": params}
 
     def _query_ids(self, st: _State, tokens: list[str]) -> dict[str, int]:
-        if self._absent_version != st.version:
-            self._absent, self._absent_version = set(), st.version
-        todo = [t for t in tokens if t not in self._terms and t not in self._absent]
-        if todo:
-            found = self._lookup_terms(todo, st.next_term)
-            self._terms.update(found)
-            self._absent.update(t for t in todo if t not in found)
+        self._sync_terms(st.next_term)
         return {t: self._terms[t] for t in tokens if t in self._terms and self._terms[t] < st.next_term}
 
     def search_lexical(self, tokens: list[str], depth: int, sources: Collection[str] | None = None) -> list[tuple[str, float]]:
@@ -658,8 +681,9 @@ class MilvusStore:
                 out.setdefault(k, set()).update(v)
         return out
 
-    def file_data(self, source: str) -> FileData:
-        """A stored file's data as it was applied (term counts recovered exactly from the weights)."""
+    def file_data(self, source: str, terms: bool = True) -> FileData:
+        """A stored file's data as it was applied (term counts recovered exactly from the weights;
+        left empty with terms=False, when the caller is about to re-count them)."""
         st = self._state()
         f = st.files.get(source)
         if f is None:
@@ -669,14 +693,11 @@ class MilvusStore:
                        key=lambda r: int(r["n"]))
         urows = sorted(self._client.query(self.names["units"], filter=f"gen == {gen}", output_fields=["pk", "n", "sentence", "vec"]),
                        key=lambda r: int(r["pk"]))
-        term_ids = sorted({int(i) for r in prows for i in r["sparse"] if int(i) > 0})
-        names: dict[int, str] = {}
-        for i in range(0, len(term_ids), 1000):
-            for r in self._client.query(self.names["terms"], filter=f"pk in {_int_list(term_ids[i:i + 1000])}", output_fields=["pk", "term"]):
-                names[int(r["pk"])] = r["term"]
+        self._sync_terms(st.next_term)
+        names = {i: t for t, i in self._terms.items() if i < st.next_term} if terms else {}
         ref = float(f["ref"])
-        counts = []
-        for r in prows:
+        counts: list[dict[str, int]] = []
+        for r in prows if terms else ():
             k_ref = K1 * (1.0 - B + B * int(r["dl"]) / ref)
             counts.append({names[int(i)]: round(w * k_ref / (1.0 - w)) for i, w in r["sparse"].items() if int(i) > 0})
         dim = int(st.info["dim"])
