@@ -338,3 +338,34 @@ def test_empty_store_and_uri_kinds(lite, tmp_path):
     with pytest.raises(IndexMissingError, match="rag index --store milvus"):
         s.search_dense(np.zeros(64, np.float32), 5)
     assert is_lite("indexes/m/milvus.db") and not is_lite("http://host:19530") and not is_lite("https://x.io")
+
+
+def test_gold_questions_same_top10_as_the_faiss_path(store, report_corpus):
+    """The real report, the dev gold questions: dense and BM25 top-10 from Milvus equal the FAISS
+    path's (faiss.IndexFlatIP over the same units, rag.lexical.LexicalIndex over the same passages)."""
+    import json
+
+    import faiss
+
+    fd = make_file(report_corpus, REPORT.name, REPORT.read_text(encoding="utf-8"))
+    store.apply([fd], [])
+    flat = faiss.IndexFlatIP(fd.vectors.shape[1])
+    flat.add(fd.vectors)
+    index, ids = lexical_reference([fd])
+    gold = ROOT / "eval" / "gold_dev.jsonl"
+    questions = [json.loads(line)["question"] for line in gold.read_text(encoding="utf-8").splitlines() if line.strip()][:40]
+    same_dense = same_lexical = 0
+    for q in questions:
+        qv = ENC.encode_queries([q])[0]
+        sims, rows = flat.search(qv.reshape(1, -1), 40)
+        best: dict[int, float] = {}
+        for s, r in zip(sims[0].tolist(), rows[0].tolist()):
+            n = int(fd.unit_owner[r, 0])
+            best[n] = max(best.get(n, -9.0), s)
+        ref_dense = [fd.passages[n].id for n in sorted(best, key=lambda n: (-best[n], n))[:10]]
+        same_dense += [p for p, _ in store.search_dense(qv, 10)] == ref_dense
+        toks = tokenize(q)
+        same_lexical += [p for p, _ in store.search_lexical(toks, 10)] == [ids[i] for i, _ in index.search(toks, 10)]
+    assert len(questions) == 40
+    assert same_lexical == len(questions)
+    assert same_dense >= 0.98 * len(questions)

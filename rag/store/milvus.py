@@ -60,7 +60,6 @@ import math
 import os
 import re
 import threading
-import time
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -263,6 +262,7 @@ class MilvusStore:
         self._loaded = False
         self._terms: dict[str, int] = {}  # token -> id for ids below _terms_end (ids never change)
         self._terms_end = 1
+        self._terms_lock = threading.RLock()  # readers in several threads (rag serve) sync it
         self.last_lexical_candidates = 0  # how many passages the last lexical search rescored
 
     # -- connection and collections ---------------------------------------------------------------
@@ -425,9 +425,10 @@ class MilvusStore:
             if dims and dims != {int(st.info["dim"])}:
                 raise StoreError(f"Milvus collection {self.prefix} holds {st.info['dim']}-dimensional vectors, these files have {sorted(dims)}; rebuild it")
             self._sweep(st)
-            if self._terms_end > st.next_term:  # ids handed out by an update of ours that failed
-                self._terms = {t: i for t, i in self._terms.items() if i < st.next_term}
-                self._terms_end = st.next_term
+            with self._terms_lock:
+                if self._terms_end > st.next_term:  # ids handed out by an update of ours that failed
+                    self._terms = {t: i for t, i in self._terms.items() if i < st.next_term}
+                    self._terms_end = st.next_term
 
             files = {s: dict(f) for s, f in st.files.items()}
             retire: list[int] = []
@@ -482,6 +483,10 @@ class MilvusStore:
 
     def _sync_terms(self, below: int) -> None:
         """Read the vocabulary chunks this process has not seen yet (ids < below: committed)."""
+        with self._terms_lock:
+            self._sync_terms_locked(below)
+
+    def _sync_terms_locked(self, below: int) -> None:
         if self._terms_end >= below:
             return
         rows = self._client.query(self.names["terms"], filter=f"pk >= {self._terms_end} and pk < {below}",
@@ -498,7 +503,11 @@ class MilvusStore:
     def _assign_terms(self, tokens: set[str], next_term: int) -> tuple[dict[str, int], int]:
         """Ids for these tokens: known ones from the vocabulary, new ones appended in chunk rows
         (ids [pk, pk + count) per row), visible to readers once the pointer's next_term passes them."""
-        self._sync_terms(next_term)
+        with self._terms_lock:
+            return self._assign_terms_locked(tokens, next_term)
+
+    def _assign_terms_locked(self, tokens: set[str], next_term: int) -> tuple[dict[str, int], int]:
+        self._sync_terms_locked(next_term)
         new = sorted(t for t in tokens if t not in self._terms)
         rows, chunk, size = [], [], 0
         for t in new + [None]:
