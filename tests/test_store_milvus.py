@@ -285,6 +285,10 @@ def test_kill_9_mid_update_leaves_the_previous_library_answerable(tmp_path, corp
     try:
         assert {s: r.sha256 for s, r in store.files().items()} == {a.source: a.sha256, b.source: b.sha256}
         assert_same_bm25(store, [a, b])  # the half-written a.md and c.md are invisible
+        for q in QUERIES[:3]:
+            qv = ENC.encode_queries([q])[0]
+            got = store.search_dense(qv, 10)
+            assert [p for p, _ in got] == [p for p, _ in exact_dense([a, b], qv, 10)]
         assert [p.text for p in store.passages([p.id for p in a.passages])] == [p.text for p in a.passages]
         # The next update sweeps the dead writer's rows and works.
         c = make_file(corpus, "c.md", report_parts(3)[1])
