@@ -136,6 +136,12 @@ def test_round_trip_and_citations_from_milvus_alone(store, corpus, lite, tmp_pat
         assert back.term_counts == fd.term_counts
         assert back.term_pairs == fd.term_pairs and (back.embedding, back.lexical) == ("e1", "l1")
     assert store.file_data(files[0].source, terms=False).term_counts == []
+    # What retrieval reads besides searches: the vocabulary, a token's passages, the term pairs.
+    token = next(iter(files[1].term_counts[0]))
+    assert store.known_terms([token, "不在库中的词xyz"]) == {token}
+    assert store.postings(token) == [p.id for fd in sorted(files, key=lambda f: f.source)
+                                     for p, c in zip(fd.passages, fd.term_counts) if token in c]
+    assert store.term_pairs() == ({"ipef": {"印太经济框架"}} if any(f.term_pairs for f in files) else {})
     # A second reader with only the URI (another index folder, nothing local) cites faithfully.
     reader = MilvusStore(tmp_path / "elsewhere", "hash-bigram-64", {"chunking": "c1"}, uri=lite, collection=store.prefix)
     pid, _ = reader.search_lexical(tokenize("亚太"), 1)[0]

@@ -682,6 +682,26 @@ class MilvusStore:
         vecs = np.array([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), dim)
         return sent, vecs
 
+    def known_terms(self, tokens: Iterable[str]) -> set[str]:
+        """The tokens that occur in the library (for bridge terms: what the FAISS path reads from
+        `index.lexical.vocab`)."""
+        st = self._state()
+        ids = self._query_ids(st, sorted(set(tokens)))
+        return {t for t, i in ids.items() if i < len(st.df) and st.df[i] > 0}
+
+    def postings(self, token: str, sources: Collection[str] | None = None) -> list[str]:
+        """Ids of the passages containing `token` (what the FAISS path reads from
+        `index.lexical.postings`), in (source, passage number) order."""
+        st = self._state()
+        i = self._query_ids(st, [token]).get(token)
+        if i is None or i >= len(st.df) or st.df[i] <= 0:
+            return []
+        hits = self._client.search(self.names["passages"], data=[{i: 1.0}], anns_field="sparse", limit=min(int(st.df[i]), _MAX_LIMIT),
+                                   filter=self._filter(st, sources), output_fields=["pid", "source", "n"],
+                                   search_params={"metric_type": "IP", "params": {}})[0]
+        keyed = sorted((h["entity"]["source"], int(h["entity"]["n"]), h["entity"]["pid"]) for h in hits if float(h["distance"]) > 0)
+        return [pid for _, _, pid in keyed]
+
     def term_pairs(self) -> dict[str, set[str]]:
         """The library's bracketed English -> Chinese term pairs (for query expansion)."""
         out: dict[str, set[str]] = {}
