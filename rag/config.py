@@ -87,3 +87,25 @@ class Settings:
     model: str = field(default_factory=default_model)
     k: int = DEFAULT_K
     mode: str = DEFAULT_MODE
+
+
+# --------------------------------------------------------------------------------------------
+# Milvus (rag.store.milvus): where the store lives when RAG_STORE=milvus.
+
+
+def milvus_uri(index_dir: Path, model_slug: str) -> str:
+    """$RAG_MILVUS_URI, else Milvus Lite at `<index_dir>/<model>/milvus.db`. A path means Milvus
+    Lite (in-process, a folder on disk); `http(s)://host:19530` means a Milvus server."""
+    env = os.environ.get("RAG_MILVUS_URI", "").strip()
+    if env:
+        return env
+    return str(Path(index_dir) / model_slug / "milvus.db")
+
+
+def milvus_token() -> str:
+    """$RAG_MILVUS_TOKEN ("user:password" or an API key) for a server with authentication."""
+    return os.environ.get("RAG_MILVUS_TOKEN", "")
+
+
+#: Seconds to wait for a Milvus server to answer before saying it does not.
+MILVUS_TIMEOUT = float(os.environ.get("RAG_MILVUS_TIMEOUT", "5"))

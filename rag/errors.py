@@ -39,3 +39,8 @@ class DocumentNotFoundError(InvalidArgumentError):
 
 class ConversionError(RagError):
     """A file given to `rag add` cannot be turned into corpus text (not a PDF, encrypted, scanned, …)."""
+
+
+class StoreError(RagError):
+    """The index store cannot be used as asked: a Milvus URI that does not answer, a collection
+    built by another model, an index type the target does not support, a locked Milvus Lite path."""

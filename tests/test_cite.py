@@ -64,7 +64,7 @@ def test_passage_json_round_trips_and_a_hit_carries_it(corpus):
     p = next(p for d in corpus for p in split_passages(d, ChunkSettings()) if p.sentences)
     d = passage_to_dict(p)
     assert passage_from_dict(d) == p
-    assert list(d) == ["id", "source", "section", "start", "end", "line_start", "line_end", "text", "kind", "sentences"]
+    assert list(d) == ["id", "source", "section", "start", "end", "line_start", "line_end", "text", "kind", "sentences", "pages"]
     hit = hit_to_dict(Hit(passage=p, score=0.5, rank=1, sentences=p.sentences))
     assert passage_from_dict(hit) == p and (hit["rank"], hit["score"]) == (1, 0.5)
     s, e = p.sentences[0]

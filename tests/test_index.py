@@ -227,10 +227,11 @@ def test_a_new_version_switches_atomically_and_keeps_the_previous_one(lib):
 def test_a_chunking_version_bump_re_embeds_with_a_notice_naming_it(lib, monkeypatch):
     import rag.chunking
 
-    monkeypatch.setattr(rag.chunking, "VERSION", 2, raising=False)
+    old = rag.chunking.VERSION
+    monkeypatch.setattr(rag.chunking, "VERSION", old + 1, raising=False)
     a = lib.assistant()
     assert a.ask("东盟", k=1).hits
-    assert any("chunking 1 -> 2" in n and "passages and vectors" in n for n in lib.notices)
+    assert any(f"chunking {old} -> {old + 1}" in n and "passages and vectors" in n for n in lib.notices)
     assert len(lib.enc.embedded) >= 2  # both files
 
 
@@ -320,7 +321,7 @@ def test_file_states_say_which_files_are_indexed_new_changed_removed_or_stale(li
     (lib.corpus / "a.md").unlink()
     import rag.chunking
 
-    monkeypatch.setattr(rag.chunking, "VERSION", 2, raising=False)
+    monkeypatch.setattr(rag.chunking, "VERSION", rag.chunking.VERSION + 1, raising=False)
     a = lib.assistant()
     states = {f.source: f.state for f in file_states(a.documents(), lib.idx, MODEL, a.dependencies())}
     assert states["corpus/a.md"] == "removed" and states["corpus/b.md"] == "changed"
