@@ -43,7 +43,7 @@ from rag.index import choose_index_type, make_faiss_index, unit_texts  # noqa: E
 from rag.bm25 import LexicalIndex
 from rag.tokens import tokenize  # noqa: E402
 from rag.store.milvus import MilvusStore  # noqa: E402
-from rag.store.types import FileData  # noqa: E402
+from rag.store import FileData  # noqa: E402
 
 DIM = 384
 DEPTH = 50  # rag.retrieve.CANDIDATES: what a hybrid question asks of each side

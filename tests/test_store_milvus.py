@@ -23,7 +23,7 @@ from rag.errors import IndexMissingError, StoreError
 from rag.bm25 import LexicalIndex
 from rag.tokens import tokenize
 from rag.store.milvus import MilvusStore, escape, is_lite
-from rag.store.types import FileData
+from rag.store import FileData
 
 from .conftest import REPORT, HashEncoder
 
