@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,16 +195,9 @@ def extract(path: Path) -> Extracted:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from . import atomic
+
+    atomic.write_bytes(path, data)
 
 
 def add_file(path: Path | str, corpus_dir: Path | str, *, name: str | None = None, overwrite: bool = False) -> Added:

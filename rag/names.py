@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -78,10 +77,10 @@ def proper_nouns() -> dict[str, ProperNoun]:
     table = _build(path)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        from . import atomic
+
         names = [[n.headword, list(n.english), list(n.capital_of)] for n in table.values()]
-        tmp.write_text(json.dumps({"stamp": stamp, "names": names}, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, cache)
+        atomic.write_text(cache, json.dumps({"stamp": stamp, "names": names}, ensure_ascii=False))
     except OSError:
         pass  # a read-only cache directory only costs the rebuild next time
     return table

@@ -33,7 +33,6 @@ import re
 import shutil
 import time
 import zipfile
-from collections import Counter
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import atomic
 from ..chunking import Passage
 from ..errors import IndexCorruptError, IndexMissingError, RagError
 from ..hashing import sha256_file
@@ -435,11 +435,7 @@ class FaissStore:
             (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=1), encoding="utf-8")
             _fsync_tree(tmp)
             os.replace(tmp, self.root / version)
-            pointer = self.root / f".CURRENT.{version}"
-            pointer.write_text(version + "\n", encoding="utf-8")
-            with open(pointer, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(pointer, self.root / "CURRENT")
+            atomic.write_text(self.root / "CURRENT", version + "\n")
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
