@@ -134,6 +134,22 @@ def dictionary_cache(session_cache) -> Path:
     return session_cache
 
 
+@pytest.fixture(scope="module")
+def private_dictionary(session_cache):
+    """For a module that reads CC-CEDICT in module-scoped fixtures: the tables are built in the
+    session's cache (never the user's), looked up afresh before and after the module."""
+    from rag import dictionary, names
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RAG_CACHE_DIR", str(session_cache))
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    yield session_cache
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def real_env(tmp_path_factory, session_cache):
     """Environment for the real default model: the session cache (converted once) and an index dir."""

@@ -1,6 +1,5 @@
 import pytest
 
-from rag import dictionary, names
 from rag.abstain import Grounder
 
 from .conftest import REPORT
@@ -8,17 +7,7 @@ from .conftest import REPORT
 CORPUS = REPORT.read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(dictionary_cache):
-    """The CC-CEDICT tables are cached in the session's folder, not the user's cache."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RAG_CACHE_DIR", str(dictionary_cache))
-    dictionary.english_dictionary.cache_clear()
-    names.proper_nouns.cache_clear()
-    yield
-    dictionary.english_dictionary.cache_clear()
-    names.proper_nouns.cache_clear()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_dictionary")
 
 
 def test_a_place_the_report_never_names_is_flagged_in_both_languages():

@@ -12,15 +12,7 @@ from rag import dictionary
 from rag.dictionary import SqliteDictionary, english_dictionary, translations, write_sqlite_dictionary
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _shared_cache(tmp_path_factory):
-    """The real store is built once in a temporary cache shared by the run, never the user's."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RAG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rag-cache"))
-    english_dictionary.cache_clear()
-    yield
-    english_dictionary.cache_clear()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_dictionary")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from rag.bm25 import LexicalIndex
-from rag.dictionary import english_dictionary
 from rag.expand import expand_query
 from rag.terms import extract_term_pairs
 from rag.tokens import tokenize
@@ -20,15 +19,7 @@ PASSAGES = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory):
-    """The CC-CEDICT store is built in a temporary cache shared by the run, never the user's."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RAG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rag-cache"))
-    english_dictionary.cache_clear()
-    yield
-    english_dictionary.cache_clear()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_dictionary")
 
 
 @pytest.fixture(scope="module")

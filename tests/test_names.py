@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag import dictionary, names
+from rag import names
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(dictionary_cache):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RAG_CACHE_DIR", str(dictionary_cache))
-    dictionary.english_dictionary.cache_clear()
-    names.proper_nouns.cache_clear()
-    yield
-    dictionary.english_dictionary.cache_clear()
-    names.proper_nouns.cache_clear()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_dictionary")
 
 
 def test_a_name_is_a_proper_noun_in_every_entry():

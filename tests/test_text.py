@@ -7,19 +7,10 @@ import re
 import pytest
 
 from rag import text
-from rag.dictionary import english_dictionary
-from rag.text import CJK_RE, FUNCTION_WORDS, detect_lang, has_cjk, to_simplified
+from rag.text import FUNCTION_WORDS, detect_lang, has_cjk, to_simplified
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory):
-    """The CC-CEDICT store is built in a temporary cache shared by the run, never the user's."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RAG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rag-cache"))
-    english_dictionary.cache_clear()
-    yield
-    english_dictionary.cache_clear()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_dictionary")
 
 
 def test_cjk_class_is_ideographs_not_punctuation_or_latin():
