@@ -279,6 +279,8 @@ class Grounder:
         self.flat = _squash(to_simplified(joined))
         self.lower = " ".join(joined.split()).lower()
         self.term_keys = {k.lower() for k in (term_pairs or {})}
+        #: Months the corpus names without a year ("5月，…"): read once, not per question.
+        self.bare_months = frozenset(_ZH_BARE_MONTH.findall(self.flat))
 
     def __call__(self, question: str, lang: str) -> Grounding:
         missing = [*self._dates(question), *self._names(question, lang)]
@@ -289,12 +291,11 @@ class Grounder:
         out = [y for y in _YEAR.findall(question) if y not in self.flat]
         months = [(y, str(_MONTHS.index(m.lower()) + 1), f"{m} {y}") for m, y in _EN_MONTH_YEAR.findall(question)]
         months += [(y, str(int(m)), f"{y}年{m}月") for y, m in _ZH_MONTH_YEAR.findall(_squash(question)) if 1 <= int(m) <= 12]
-        bare = set(_ZH_BARE_MONTH.findall(self.flat))
         for year, month, shown in months:
             if year in out or f"{year}年{month}月" in self.flat or f"{_MONTHS[int(month) - 1]} {year}" in self.lower:
                 continue
             # A month the corpus names without its year ("5月，…") may be that very month.
-            if month not in bare:
+            if month not in self.bare_months:
                 out.append(shown)
         return out
 

@@ -62,6 +62,7 @@ def _stemmer():
     return snowballstemmer.stemmer("english")
 
 
+@lru_cache(maxsize=65536)
 def latin_token(word: str) -> str:
     """Lower-case a Latin word; fold an acronym plural (5Cs -> 5c), and reduce an English word
     to its Snowball (Porter2) stem (alliances, alliance -> allianc; news stays news), so

@@ -9,14 +9,8 @@ from rag.expand import expand_query
 from rag.terms import extract_term_pairs
 from rag.tokens import tokenize
 
-PASSAGES = [
-    "2022年，美国提出“印太经济框架”（IPEF），试图在供应链、清洁能源等领域拉拢东盟国家。",
-    "《区域全面经济伙伴关系协定》(RCEP)于2022年1月1日正式生效，区域内贸易更加便利。",
-    "美国防长提出“集合威慑”（Integrated deterrence）的概念，强化同盟体系。",
-    "中国与东盟国家全面有效落实《南海各方行为宣言》(DOC)，争取早日达成“南海行为准则”(COC)。",
-    "气候变化是全人类面临的共同挑战，中美两国在气候问题上开展对话。",
-    "亚太地区的经济增长依赖开放包容的区域合作架构。",
-]
+from .conftest import PASSAGES
+
 
 
 pytestmark = pytest.mark.usefixtures("private_dictionary")
