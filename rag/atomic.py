@@ -10,6 +10,8 @@ umask), as `open` and `mkdir` would give them.
     atomic.write_text(path, "…")            # or write_bytes(path, b"…")
     with atomic.open_write(path) as fh:     # streamed writes (large files)
         fh.write(...)
+    with atomic.file_path(path) as tmp:     # a tool that writes a file by name (SQLite)
+        sqlite3.connect(tmp)...
     with atomic.directory(target) as tmp:   # build a whole folder, then swap it in
         (tmp / "a.json").write_text(...)
 """
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-__all__ = ["write_bytes", "write_text", "open_write", "directory", "fsync_dir", "TMP_TAG", "OLD_TAG"]
+__all__ = ["write_bytes", "write_text", "open_write", "file_path", "directory", "fsync_dir", "TMP_TAG", "OLD_TAG"]
 
 #: Temporary names are `.<target name><TAG><random>` beside the target; a caller may sweep stale ones.
 TMP_TAG = ".tmp-"
@@ -67,6 +69,24 @@ def open_write(path: str | os.PathLike, mode: int = 0o666) -> Iterator[BinaryIO]
             tmp.unlink()
         except OSError:
             pass
+        raise
+    fsync_dir(path.parent)
+
+
+@contextmanager
+def file_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A fresh temporary path beside `path`, for writers that need a file name rather than a
+    handle (SQLite). When the block ends without an error the file there is fsynced and replaces
+    `path`; on an error it is removed and `path` is left as it was."""
+    path = Path(path)
+    tmp = _sibling(path, TMP_TAG)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 
+from . import atomic
 from .text import ARTICLES, CJK, FUNCTION_WORDS
 
 __all__ = ["VERSION", "english_dictionary", "translations", "lemmas", "senses", "dictionary_word", "MAX_GLOSS_WORDS"]
@@ -183,9 +183,7 @@ def write_sqlite_dictionary(path: Path, meta: dict[str, str], entries: Mapping[s
     """Write ``entries`` (and ``meta``) to an SQLite file at ``path``, atomically: built under a
     temporary name in the same folder, then renamed over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
+    with atomic.file_path(path) as tmp:
         db = sqlite3.connect(tmp)
         try:
             db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -198,11 +196,6 @@ def write_sqlite_dictionary(path: Path, meta: dict[str, str], entries: Mapping[s
             db.commit()
         finally:
             db.close()
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _cache_file(data_sha256: str) -> Path:

@@ -70,3 +70,30 @@ def test_directory_replaces_a_symlink_without_touching_what_it_points_to(tmp_pat
         (d / "w.bin").write_bytes(b"new")
     assert not target.is_symlink() and (target / "w.bin").read_bytes() == b"new"
     assert (elsewhere / "w.bin").read_bytes() == b"keep"
+
+
+def test_file_path_hands_a_tool_a_name_and_swaps_the_file_in(tmp_path):
+    import sqlite3
+
+    target = tmp_path / "d.sqlite"
+    target.write_bytes(b"old")
+    with atomic.file_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        db = sqlite3.connect(tmp)
+        db.execute("CREATE TABLE t (x)")
+        db.commit()
+        db.close()
+        assert target.read_bytes() == b"old"  # readers still see the old file
+    assert sqlite3.connect(target).execute("SELECT name FROM sqlite_master").fetchall() == [("t",)]
+    assert [p.name for p in tmp_path.iterdir()] == ["d.sqlite"]
+
+
+def test_file_path_leaves_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "d.sqlite"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic.file_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("writer died")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["d.sqlite"]
