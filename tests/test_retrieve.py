@@ -3,7 +3,7 @@ import re
 import pytest
 
 from rag.errors import InvalidArgumentError
-from rag.retrieve import fuse
+from rag.retrieve import fuse, fuse_scores
 
 
 def test_rrf_by_hand():
@@ -21,6 +21,44 @@ def test_rrf_counts_a_duplicate_once_and_ranks_after_it_shift_up():
 
 def test_rrf_order_is_best_first():
     assert [x for x, _ in fuse([["x", "y"], ["y", "z"]])] == ["y", "x", "z"]
+
+
+def test_score_fusion_by_hand():
+    # dense z: a (0.9-0.6)/0.2449=1.2247, b 0, c -1.2247; bm25 z: b 1, d -1 (a, c missing: floor -1)
+    dense = [("a", 0.9), ("b", 0.6), ("c", 0.3)]
+    bm25 = [("b", 8.0), ("d", 2.0)]
+    fused = dict(fuse_scores([dense, bm25], [0.5, 0.5]))
+    z = 0.3 / (0.06 ** 0.5)
+    assert fused["a"] == pytest.approx((z - 1) / 2)
+    assert fused["b"] == pytest.approx((0 + 1) / 2)
+    assert fused["c"] == pytest.approx((-z - 1) / 2)
+    assert fused["d"] == pytest.approx((-z - 1) / 2)  # missing from dense: dense's lowest z
+    assert [x for x, _ in fuse_scores([dense, bm25], [0.5, 0.5])] == ["b", "a", "c", "d"]  # ties by item
+
+
+def test_score_fusion_lets_a_clear_first_place_beat_two_seconds():
+    # RRF puts "both" (2nd and 2nd) first, above "sure" (1st far ahead in dense, 6th in BM25): scores do not.
+    dense = [("sure", 0.95), ("both", 0.80), ("y", 0.79), ("z", 0.78), ("w", 0.77), ("x", 0.76)]
+    bm25 = [("x", 9.0), ("both", 8.9), ("y", 8.8), ("z", 8.7), ("w", 8.6), ("sure", 8.5),
+            ("v", 8.4), ("u", 8.3), ("t", 8.2), ("s", 8.1)]
+    assert [x for x, _ in fuse([[p for p, _ in dense], [p for p, _ in bm25]])][0] == "both"
+    assert fuse_scores([dense, bm25], [0.5, 0.5])[0][0] == "sure"
+
+
+def test_score_fusion_edge_cases():
+    assert fuse_scores([[], []], [0.5, 0.5]) == []
+    only = [("a", 0.9), ("b", 0.5)]
+    assert [x for x, _ in fuse_scores([only, []], [0.5, 0.5])] == ["a", "b"]  # BM25 found nothing: dense decides
+    assert dict(fuse_scores([[("a", 3.0), ("b", 3.0)]], [1.0])) == {"a": 0.0, "b": 0.0}  # equal scores: all 0
+    assert dict(fuse_scores([[("a", 1.0), ("a", 0.0), ("b", 0.0)]], [1.0]))["a"] > 0  # first listing counts
+
+
+def test_an_acronym_gate_needs_an_acronym_in_capitals():
+    from rag.retrieve import _ASKS_EXPANSION
+
+    assert _ASKS_EXPANSION.search("What is IPEF?") and _ASKS_EXPANSION.search("what are the 5Cs")
+    # "total" is no acronym: the gate once matched any word after "what was the" (case-folded).
+    assert not _ASKS_EXPANSION.search("What was the total value of trade among RCEP members in 2022?")
 
 
 def test_search_rejects_bad_k_and_mode(hash_assistant):
@@ -92,7 +130,8 @@ def test_an_acronym_question_finds_where_the_report_spells_it_out(real_assistant
     assert definitions(index, "东盟如何看待 IPEF？") == []  # not asking what the acronym is
     assert definitions(index, "What does XYZ stand for?") == []  # an acronym the report never defines
     top = real_assistant.ask("DOC是哪份文件的英文缩写？", k=3).hits
-    assert top[0].passage.line_start == lines(doc)[0] or top[1].passage.line_start == lines(doc)[0]
+    assert top[0].passage.line_start == lines(doc)[0]  # the first definition comes first
+    assert top[0].score >= top[1].score
 
 
 def test_passage_sentences_are_ranked_best_first_and_the_first_is_the_highlight(real_assistant):
