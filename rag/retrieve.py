@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import config
-from .chunking import Passage
+from .chunking import MATTER_KINDS, Passage
 from .index import Index
 from .text import detect_lang, has_cjk
 
@@ -26,6 +26,10 @@ from .text import detect_lang, has_cjk
 CANDIDATES = 50
 #: How many Chinese terms an English question borrows from its lexical expansion for the dense side.
 BRIDGE_TERMS = 8
+#: What a cover-page or back-matter passage (rag.chunking.MATTER_KINDS) loses in hybrid fusion, in
+#: z-score units: it shares the report's title words with many questions (English ones above all:
+#: its title is in English) but states nothing, so it ranks below body text that matches as well.
+MATTER_PENALTY = 1.0
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
         ranked = fuse(rankings)
     else:
         ranked = fuse_scores([dense_ranked, lexical], [config.DENSE_WEIGHT, 1.0 - config.DENSE_WEIGHT])
+        ranked = _matter_last(index, ranked)
         ranked = _definition_first(ranked, definitions(index, question))
     hits = []
     for rank, (pos, score) in enumerate(ranked[:k], start=1):
@@ -251,6 +256,14 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
             )
         )
     return hits
+
+
+def _matter_last(index: Index, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """`ranked` with cover and back-matter passages MATTER_PENALTY lower, re-sorted."""
+    if not any(index.passages[p].kind in MATTER_KINDS for p, _ in ranked):
+        return ranked
+    out = [(p, s - MATTER_PENALTY if index.passages[p].kind in MATTER_KINDS else s) for p, s in ranked]
+    return sorted(out, key=lambda kv: (-kv[1], kv[0]))
 
 
 def _definition_first(ranked: list[tuple[int, float]], defining: list[int]) -> list[tuple[int, float]]:

@@ -141,3 +141,18 @@ def test_passage_sentences_are_ranked_best_first_and_the_first_is_the_highlight(
         assert sorted(h.sentences) == sorted(h.passage.sentences)
     p = hits[0].passage
     assert any("2022 年 4 月" in p.text[s - p.start : e - p.start] for s, e in hits[0].sentences[:2])
+
+
+def test_cover_and_back_matter_rank_below_body_text_that_matches_as_well():
+    from types import SimpleNamespace
+
+    from rag.retrieve import MATTER_PENALTY, _matter_last
+
+    kinds = ["cover", "prose", "recommendation", "back"]
+    index = SimpleNamespace(passages=[SimpleNamespace(kind=k) for k in kinds])
+    ranked = [(0, 1.2), (1, 1.0), (3, 0.9), (2, 0.5)]
+    out = _matter_last(index, ranked)
+    assert [p for p, _ in out] == [1, 2, 0, 3]
+    assert dict(out)[0] == pytest.approx(1.2 - MATTER_PENALTY) and dict(out)[1] == 1.0
+    assert _matter_last(index, [(0, 5.0), (1, 1.0)])[0][0] == 0  # far ahead, it still comes first
+    assert _matter_last(index, [(1, 1.0), (2, 0.5)]) == [(1, 1.0), (2, 0.5)]
