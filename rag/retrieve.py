@@ -166,24 +166,27 @@ def definitions(index: Index, question: str) -> list[int]:
     return out
 
 
-def bridge_terms(tokens: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[str]:
-    """Chinese words of an English question's lexical expansion (report terms, CC-CEDICT) that the
-    corpus uses, distinct, in expansion order.
+def bridge_terms(terms: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[str]:
+    """Chinese words of an English question's lexical expansion (report terms, CC-CEDICT:
+    `rag.expand.expansion_terms`) that the corpus uses, distinct, in expansion order.
 
     e5 matches English to Chinese only loosely; appending these words to the question moves its
     vector toward the passages that use them (README, "Choices": English dense Recall@5 0.74 -> 0.94).
+    Whole terms, not BM25 tokens: the character bigrams of a long rendering (东南亚国家联盟 ->
+    东南, 南亚, 亚国, 家联 …) are in the vocabulary too, and took the eight places.
     """
     out: list[str] = []
-    for t in tokens:
+    for t in terms:
         if len(t) >= 2 and t in vocabulary and has_cjk(t) and t not in out and not any(t in o for o in out):
             out.append(t)
     return out[:n]
 
 
-def dense_query(question: str, tokens: list[str], vocabulary, extra: Sequence[str] = ()) -> str:
-    """What the dense side embeds: the question, plus bridge terms when it is English
-    (:func:`rag.text.detect_lang`), plus `extra` words (the countries its capitals stand for)."""
-    terms = [] if detect_lang(question) == "zh" else bridge_terms(tokens, vocabulary)
+def dense_query(question: str, terms: list[str], vocabulary, extra: Sequence[str] = ()) -> str:
+    """What the dense side embeds: the question, plus bridge terms (from its expansion `terms`)
+    when it is English (:func:`rag.text.detect_lang`), plus `extra` words (the countries its
+    capitals stand for)."""
+    terms = [] if detect_lang(question) == "zh" else bridge_terms(terms, vocabulary)
     terms = list(dict.fromkeys([*terms, *extra]))
     return question + " " + " ".join(terms) if terms else question
 
@@ -210,10 +213,11 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     measuring what a lever brings (rag.evaluate's "-nobridge" and "-rrf" rows)."""
     config.check_k(k)
     config.check_mode(mode)
-    from .expand import expand_query
+    from .expand import expand_query, expansion_terms
 
     depth = max(CANDIDATES, k)
-    tokens = expand_query(question, index.term_pairs)
+    terms = expansion_terms(question, index.term_pairs)
+    tokens = expand_query(question, index.term_pairs, terms=terms)
     extra = metonyms(question, index.lexical.vocab) if bridge else []
     if extra:
         from .tokens import tokenize
@@ -222,7 +226,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     qvec = None
     dense: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
-        qtext = dense_query(question, tokens, index.lexical.vocab, extra) if bridge else question
+        qtext = dense_query(question, terms, index.lexical.vocab, extra) if bridge else question
         qvec = encoder.encode_queries([qtext])[0]
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []

@@ -156,3 +156,15 @@ def test_cover_and_back_matter_rank_below_body_text_that_matches_as_well():
     assert dict(out)[0] == pytest.approx(1.2 - MATTER_PENALTY) and dict(out)[1] == 1.0
     assert _matter_last(index, [(0, 5.0), (1, 1.0)])[0][0] == 0  # far ahead, it still comes first
     assert _matter_last(index, [(1, 1.0), (2, 0.5)]) == [(1, 1.0), (2, 0.5)]
+
+
+def test_bridge_terms_are_whole_terms_not_the_bigrams_of_a_long_one():
+    from rag.retrieve import bridge_terms
+
+    # 东盟's long CC-CEDICT rendering 东南亚国家联盟 is not a word of the report, but its bigrams are
+    # BM25 tokens it knows: given tokens, they crowd out the next words; given terms, they do not.
+    vocab = {"东盟", "东南", "南亚", "亚国", "国家", "家联", "联盟", "中国", "同意", "全面", "战略"}
+    terms = ["东盟", "东南亚国家联盟", "中国", "同意", "全面", "战略"]
+    tokens = [t for term in terms for t in ([term] + [term[i:i + 2] for i in range(len(term) - 1)])]
+    assert bridge_terms(terms, vocab) == ["东盟", "中国", "同意", "全面", "战略"]
+    assert "家联" in bridge_terms(tokens, vocab)  # what feeding it tokens did
