@@ -245,7 +245,8 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
             rankings.append(defining)
         ranked = fuse(rankings)
     else:
-        ranked = fuse_scores([dense_ranked, lexical], [config.DENSE_WEIGHT, 1.0 - config.DENSE_WEIGHT])
+        w = config.DENSE_WEIGHT[detect_lang(question)]
+        ranked = fuse_scores([dense_ranked, lexical], [w, 1.0 - w])
         ranked = _matter_last(index, ranked)
         ranked = _definition_first(ranked, definitions(index, question))
     hits = []

@@ -168,3 +168,17 @@ def test_bridge_terms_are_whole_terms_not_the_bigrams_of_a_long_one():
     tokens = [t for term in terms for t in ([term] + [term[i:i + 2] for i in range(len(term) - 1)])]
     assert bridge_terms(terms, vocab) == ["东盟", "中国", "同意", "全面", "战略"]
     assert "家联" in bridge_terms(tokens, vocab)  # what feeding it tokens did
+
+
+def test_hybrid_fusion_weighs_dense_by_the_questions_language(hash_assistant, monkeypatch):
+    from rag import config, retrieve
+
+    seen = []
+    real = retrieve.fuse_scores
+    monkeypatch.setattr(retrieve, "fuse_scores", lambda lists, weights: seen.append(list(weights)) or real(lists, weights))
+    index, enc = hash_assistant.index(), hash_assistant.query_encoder()
+    retrieve.search(index, "东盟的中心地位是什么？", 5, "hybrid", enc)
+    retrieve.search(index, "What is ASEAN centrality?", 5, "hybrid", enc)
+    assert seen == [[config.DENSE_WEIGHT["zh"], 1 - config.DENSE_WEIGHT["zh"]],
+                    [config.DENSE_WEIGHT["en"], 1 - config.DENSE_WEIGHT["en"]]]
+    assert config.DENSE_WEIGHT["en"] > config.DENSE_WEIGHT["zh"]  # English BM25 runs on dictionary renderings
