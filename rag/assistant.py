@@ -198,7 +198,8 @@ class Assistant:
         return self._answer(question, config.check_k(k), config.check_mode(mode), id, docs)
 
     def _answer(
-        self, question: str, k: int, mode: str, id: str | None = None, docs: Iterable[str] | None = None, *, bridge: bool = True
+        self, question: str, k: int, mode: str, id: str | None = None, docs: Iterable[str] | None = None, *,
+        bridge: bool = True, fusion: str = "score",
     ) -> Answer:
         """`ask`, with the search's measurement switches (only rag.evaluate's variants turn them off)."""
         scope = self.scope(docs) if docs is not None else None
@@ -213,7 +214,7 @@ class Assistant:
         from .abstain import CHECK_PASSAGES, unstated
 
         # The not-found check reads the best few passages even when fewer are asked for.
-        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge)
+        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion)
         grounding = grounder(q.text, q.lang)
         if grounding.not_found:
             reason = "the report never mentions " + ", ".join(grounding.missing)

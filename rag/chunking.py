@@ -31,6 +31,9 @@ VERSION = 2
 
 #: Paragraph kinds that are kept in the section tree but never become passages.
 UNINDEXED_KINDS = ("front", "links")
+#: Passage kinds cut from a report's cover page and back matter (title, publisher, address): citable,
+#: but not the body text that states things.
+MATTER_KINDS = ("cover", "back")
 Size = Callable[[int, int], int]
 
 
@@ -273,7 +276,7 @@ def _units(
     for p in section.paragraphs:
         if p.kind in UNINDEXED_KINDS:
             continue
-        if p.kind in ("cover", "back"):
+        if p.kind in MATTER_KINDS:
             out.append(([(p.start, p.end)], p.kind))
             continue
         spans = carry + [
@@ -320,4 +323,4 @@ def split_passages(doc: Document, settings: ChunkSettings = ChunkSettings()) -> 
     return passages
 
 
-__all__ = ["ChunkSettings", "Passage", "Paragraph", "split_passages", "indexed_text", "clean_text", "sentence_spans"]
+__all__ = ["ChunkSettings", "MATTER_KINDS", "Passage", "Paragraph", "split_passages", "indexed_text", "clean_text", "sentence_spans"]

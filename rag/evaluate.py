@@ -538,8 +538,10 @@ def headlines(report: EvalReport) -> list[Headline]:
 # -- running -------------------------------------------------------------------------------------
 #: Measurement variants: a search mode without one lever, to show what the lever brings. They are
 #: not search modes of the API: only the evaluator runs them. "-nobridge": English questions do
-#: not borrow Chinese terms for the dense side (`rag.retrieve.dense_query`).
+#: not borrow Chinese terms for the dense side (`rag.retrieve.dense_query`); "-rrf": dense and
+#: BM25 fused by reciprocal rank, not by score (`rag.retrieve.fuse`).
 VARIANTS: dict[str, tuple[str, dict]] = {
+    "hybrid-rrf": ("hybrid", {"fusion": "rrf"}),
     "hybrid-nobridge": ("hybrid", {"bridge": False}),
     "dense-nobridge": ("dense", {"bridge": False}),
 }

@@ -17,7 +17,7 @@ from .dictionary import MAX_GLOSS_WORDS, dictionary_word, english_dictionary, le
 from .text import FUNCTION_WORDS, LATIN_WORD_RE, detect_lang
 from .tokens import POSSESSIVE_RE, english_key, latin_token, tokenize
 
-__all__ = ["expand_query", "DICT_CANDIDATES", "STOPWORDS"]
+__all__ = ["expand_query", "expansion_terms", "DICT_CANDIDATES", "STOPWORDS"]
 
 #: Chinese words added for one English word or phrase of an English question.
 DICT_CANDIDATES = 3
@@ -113,7 +113,7 @@ def _latin_words(text: str) -> list[str]:
     return [dictionary_word(w) for w in _WORD_RE.findall(text)]
 
 
-def expand_query(
+def expansion_terms(
     question: str,
     term_pairs: dict[str, set[str]],
     *,
@@ -121,21 +121,11 @@ def expand_query(
     use_dictionary: bool = True,
     per_key: int = DICT_CANDIDATES,
 ) -> list[str]:
-    """BM25 tokens for a question.
-
-    A Chinese question is tokenized; if it holds an acronym or English phrase that ``term_pairs``
-    knows (``COC``), the paired Chinese term is added too. An English question gets its own
-    tokens (lower-case, :data:`STOPWORDS` removed), the Chinese terms from ``term_pairs`` whose
-    English key occurs in it, and, for each of its phrases or content words, up to ``per_key``
-    Chinese words from CC-CEDICT (the most frequent first). The keyword options exist for
-    measuring variants; the defaults are the measured best.
-    """
-    if not question or not question.strip():
+    """The Chinese terms :func:`expand_query` adds to a question, whole and in order (report term
+    pairs, spelled-out acronyms, then CC-CEDICT renderings): what the dense side borrows
+    (`rag.retrieve.bridge_terms`), where the BM25 tokens would give it a long term's bigrams."""
+    if not question or not re.search("[A-Za-z]", question):
         return []
-    chinese = detect_lang(question) == "zh"
-    tokens = [t for t in tokenize(question) if chinese or t not in _STOP_TOKENS]
-    if not re.search("[A-Za-z]", question):
-        return tokens
     extra: list[str] = []
     if use_pairs and term_pairs:
         # Keys and question are compared in the same normalized form ("Out-competes" ~ "out-compete").
@@ -145,8 +135,36 @@ def expand_query(
             if norm_key and f" {norm_key} " in key_text:
                 extra.extend(sorted(terms))
         extra.extend(_spelled_out_acronyms(question, term_pairs))
-    if use_dictionary and not chinese and per_key > 0:
+    if use_dictionary and detect_lang(question) != "zh" and per_key > 0:
         extra.extend(_dictionary_terms(_latin_words(question), english_dictionary(), per_key))
-    for term in extra:
+    return extra
+
+
+def expand_query(
+    question: str,
+    term_pairs: dict[str, set[str]],
+    *,
+    use_pairs: bool = True,
+    use_dictionary: bool = True,
+    per_key: int = DICT_CANDIDATES,
+    terms: list[str] | None = None,
+) -> list[str]:
+    """BM25 tokens for a question.
+
+    A Chinese question is tokenized; if it holds an acronym or English phrase that ``term_pairs``
+    knows (``COC``), the paired Chinese term is added too. An English question gets its own
+    tokens (lower-case, :data:`STOPWORDS` removed), the Chinese terms from ``term_pairs`` whose
+    English key occurs in it, and, for each of its phrases or content words, up to ``per_key``
+    Chinese words from CC-CEDICT (the most frequent first): the tokens of :func:`expansion_terms`.
+    The keyword options exist for measuring variants; the defaults are the measured best. `terms`
+    is what :func:`expansion_terms` gave for this question, when the caller has it already.
+    """
+    if not question or not question.strip():
+        return []
+    chinese = detect_lang(question) == "zh"
+    tokens = [t for t in tokenize(question) if chinese or t not in _STOP_TOKENS]
+    if terms is None:
+        terms = expansion_terms(question, term_pairs, use_pairs=use_pairs, use_dictionary=use_dictionary, per_key=per_key)
+    for term in terms:
         tokens.extend(tokenize(term))
     return tokens

@@ -266,8 +266,8 @@ class FakeAssistant:
         found, not_found = self.answers[question]
         return SimpleNamespace(hits=found[:k], not_found=not_found)
 
-    def _answer(self, question, k, mode, id=None, *, bridge=True):
-        self.calls.append((question, k, mode, {"bridge": bridge}))
+    def _answer(self, question, k, mode, id=None, *, bridge=True, fusion="score"):
+        self.calls.append((question, k, mode, {"bridge": bridge} if fusion == "score" else {"fusion": fusion}))
         found, not_found = self.answers[question]
         return SimpleNamespace(hits=found[:k], not_found=not_found)
 
@@ -291,11 +291,14 @@ def test_measurement_variants_stay_in_the_evaluator():
     from rag.evaluate import COMPARE_MODES, VARIANTS
 
     assert set(VARIANTS).isdisjoint(config.MODES) and not hasattr(config, "VARIANTS")
-    assert COMPARE_MODES == ("hybrid", "dense", "bm25", "hybrid-nobridge", "dense-nobridge")
+    assert COMPARE_MODES == ("hybrid", "dense", "bm25", "hybrid-rrf", "hybrid-nobridge", "dense-nobridge")
     fake = FakeAssistant(ANSWERS)
     rep = evaluate(fake, CASES, k=10, mode="dense-nobridge")
     assert rep.mode == "dense-nobridge"
     assert len(fake.calls) == 5 and all(c[1:] == (10, "dense", {"bridge": False}) for c in fake.calls)
+    fake.calls.clear()
+    evaluate(fake, CASES, k=10, mode="hybrid-rrf")
+    assert len(fake.calls) == 5 and all(c[1:] == (10, "hybrid", {"fusion": "rrf"}) for c in fake.calls)
     with pytest.raises(RagError, match="unknown mode"):
         evaluate(fake, CASES, k=10, mode="bm25-nobridge")
 

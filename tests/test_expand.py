@@ -100,3 +100,16 @@ def test_options_turn_the_dictionary_and_pairs_off(pairs):
 def test_empty_query_returns_nothing(pairs):
     assert expand_query("", pairs) == []
     assert expand_query("   ", pairs) == []
+
+
+def test_expansion_terms_are_the_whole_chinese_terms_whose_tokens_expand_query_adds(pairs):
+    from rag.expand import expansion_terms
+
+    q = "When did ASEAN agree to a comprehensive strategic partnership?"
+    terms = expansion_terms(q, pairs)
+    assert "东盟" in terms and all(any("\u4e00" <= c <= "\u9fff" for c in t) for t in terms)
+    assert expand_query(q, pairs) == expand_query(q, pairs, terms=terms)
+    tokens = set(expand_query(q, pairs))
+    assert all(set(tokenize(t)) <= tokens for t in terms)
+    assert expansion_terms("东盟的中心地位是什么？", pairs) == []  # nothing to bridge
+    assert expansion_terms("COC磋商进展如何？", pairs) == ["南海行为准则"]  # the report's own pair

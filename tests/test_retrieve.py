@@ -3,7 +3,7 @@ import re
 import pytest
 
 from rag.errors import InvalidArgumentError
-from rag.retrieve import fuse
+from rag.retrieve import fuse, fuse_scores
 
 
 def test_rrf_by_hand():
@@ -21,6 +21,44 @@ def test_rrf_counts_a_duplicate_once_and_ranks_after_it_shift_up():
 
 def test_rrf_order_is_best_first():
     assert [x for x, _ in fuse([["x", "y"], ["y", "z"]])] == ["y", "x", "z"]
+
+
+def test_score_fusion_by_hand():
+    # dense z: a (0.9-0.6)/0.2449=1.2247, b 0, c -1.2247; bm25 z: b 1, d -1 (a, c missing: floor -1)
+    dense = [("a", 0.9), ("b", 0.6), ("c", 0.3)]
+    bm25 = [("b", 8.0), ("d", 2.0)]
+    fused = dict(fuse_scores([dense, bm25], [0.5, 0.5]))
+    z = 0.3 / (0.06 ** 0.5)
+    assert fused["a"] == pytest.approx((z - 1) / 2)
+    assert fused["b"] == pytest.approx((0 + 1) / 2)
+    assert fused["c"] == pytest.approx((-z - 1) / 2)
+    assert fused["d"] == pytest.approx((-z - 1) / 2)  # missing from dense: dense's lowest z
+    assert [x for x, _ in fuse_scores([dense, bm25], [0.5, 0.5])] == ["b", "a", "c", "d"]  # ties by item
+
+
+def test_score_fusion_lets_a_clear_first_place_beat_two_seconds():
+    # RRF puts "both" (2nd and 2nd) first, above "sure" (1st far ahead in dense, 6th in BM25): scores do not.
+    dense = [("sure", 0.95), ("both", 0.80), ("y", 0.79), ("z", 0.78), ("w", 0.77), ("x", 0.76)]
+    bm25 = [("x", 9.0), ("both", 8.9), ("y", 8.8), ("z", 8.7), ("w", 8.6), ("sure", 8.5),
+            ("v", 8.4), ("u", 8.3), ("t", 8.2), ("s", 8.1)]
+    assert [x for x, _ in fuse([[p for p, _ in dense], [p for p, _ in bm25]])][0] == "both"
+    assert fuse_scores([dense, bm25], [0.5, 0.5])[0][0] == "sure"
+
+
+def test_score_fusion_edge_cases():
+    assert fuse_scores([[], []], [0.5, 0.5]) == []
+    only = [("a", 0.9), ("b", 0.5)]
+    assert [x for x, _ in fuse_scores([only, []], [0.5, 0.5])] == ["a", "b"]  # BM25 found nothing: dense decides
+    assert dict(fuse_scores([[("a", 3.0), ("b", 3.0)]], [1.0])) == {"a": 0.0, "b": 0.0}  # equal scores: all 0
+    assert dict(fuse_scores([[("a", 1.0), ("a", 0.0), ("b", 0.0)]], [1.0]))["a"] > 0  # first listing counts
+
+
+def test_an_acronym_gate_needs_an_acronym_in_capitals():
+    from rag.retrieve import _ASKS_EXPANSION
+
+    assert _ASKS_EXPANSION.search("What is IPEF?") and _ASKS_EXPANSION.search("what are the 5Cs")
+    # "total" is no acronym: the gate once matched any word after "what was the" (case-folded).
+    assert not _ASKS_EXPANSION.search("What was the total value of trade among RCEP members in 2022?")
 
 
 def test_search_rejects_bad_k_and_mode(hash_assistant):
@@ -92,7 +130,8 @@ def test_an_acronym_question_finds_where_the_report_spells_it_out(real_assistant
     assert definitions(index, "东盟如何看待 IPEF？") == []  # not asking what the acronym is
     assert definitions(index, "What does XYZ stand for?") == []  # an acronym the report never defines
     top = real_assistant.ask("DOC是哪份文件的英文缩写？", k=3).hits
-    assert top[0].passage.line_start == lines(doc)[0] or top[1].passage.line_start == lines(doc)[0]
+    assert top[0].passage.line_start == lines(doc)[0]  # the first definition comes first
+    assert top[0].score >= top[1].score
 
 
 def test_passage_sentences_are_ranked_best_first_and_the_first_is_the_highlight(real_assistant):
@@ -102,3 +141,44 @@ def test_passage_sentences_are_ranked_best_first_and_the_first_is_the_highlight(
         assert sorted(h.sentences) == sorted(h.passage.sentences)
     p = hits[0].passage
     assert any("2022 年 4 月" in p.text[s - p.start : e - p.start] for s, e in hits[0].sentences[:2])
+
+
+def test_cover_and_back_matter_rank_below_body_text_that_matches_as_well():
+    from types import SimpleNamespace
+
+    from rag.retrieve import MATTER_PENALTY, _matter_last
+
+    kinds = ["cover", "prose", "recommendation", "back"]
+    index = SimpleNamespace(passages=[SimpleNamespace(kind=k) for k in kinds])
+    ranked = [(0, 1.2), (1, 1.0), (3, 0.9), (2, 0.5)]
+    out = _matter_last(index, ranked)
+    assert [p for p, _ in out] == [1, 2, 0, 3]
+    assert dict(out)[0] == pytest.approx(1.2 - MATTER_PENALTY) and dict(out)[1] == 1.0
+    assert _matter_last(index, [(0, 5.0), (1, 1.0)])[0][0] == 0  # far ahead, it still comes first
+    assert _matter_last(index, [(1, 1.0), (2, 0.5)]) == [(1, 1.0), (2, 0.5)]
+
+
+def test_bridge_terms_are_whole_terms_not_the_bigrams_of_a_long_one():
+    from rag.retrieve import bridge_terms
+
+    # 东盟's long CC-CEDICT rendering 东南亚国家联盟 is not a word of the report, but its bigrams are
+    # BM25 tokens it knows: given tokens, they crowd out the next words; given terms, they do not.
+    vocab = {"东盟", "东南", "南亚", "亚国", "国家", "家联", "联盟", "中国", "同意", "全面", "战略"}
+    terms = ["东盟", "东南亚国家联盟", "中国", "同意", "全面", "战略"]
+    tokens = [t for term in terms for t in ([term] + [term[i:i + 2] for i in range(len(term) - 1)])]
+    assert bridge_terms(terms, vocab) == ["东盟", "中国", "同意", "全面", "战略"]
+    assert "家联" in bridge_terms(tokens, vocab)  # what feeding it tokens did
+
+
+def test_hybrid_fusion_weighs_dense_by_the_questions_language(hash_assistant, monkeypatch):
+    from rag import config, retrieve
+
+    seen = []
+    real = retrieve.fuse_scores
+    monkeypatch.setattr(retrieve, "fuse_scores", lambda lists, weights: seen.append(list(weights)) or real(lists, weights))
+    index, enc = hash_assistant.index(), hash_assistant.query_encoder()
+    retrieve.search(index, "东盟的中心地位是什么？", 5, "hybrid", enc)
+    retrieve.search(index, "What is ASEAN centrality?", 5, "hybrid", enc)
+    assert seen == [[config.DENSE_WEIGHT["zh"], 1 - config.DENSE_WEIGHT["zh"]],
+                    [config.DENSE_WEIGHT["en"], 1 - config.DENSE_WEIGHT["en"]]]
+    assert config.DENSE_WEIGHT["en"] > config.DENSE_WEIGHT["zh"]  # English BM25 runs on dictionary renderings
