@@ -152,8 +152,9 @@ def _en_head(rest: str) -> str | None:
         low = word.lower()
         if low in _EN_SKIP:
             continue
-        # A function word (a verb's auxiliary, a preposition, a conjunction) ends the phrase.
-        if not word[0].isalpha() or low in FUNCTION_WORDS:
+        # A function word (a verb's auxiliary, a preposition, a conjunction) ends the phrase; an
+        # acronym that spells one ("US", as `rag.dictionary` files it) does not.
+        if not word[0].isalpha() or (low in FUNCTION_WORDS and not (len(word) > 1 and word.isupper())):
             break
         phrase.append(word)
     if not phrase or phrase[-1].lower() in _EN_COUNTERS:

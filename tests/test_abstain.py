@@ -141,6 +141,14 @@ def test_a_figure_must_be_about_the_thing_counted():
     assert unstated("朝鲜半岛局势为何升温？", "zh", hits) is None  # not a number question
 
 
+def test_an_acronym_that_spells_a_pronoun_does_not_end_the_thing_counted():
+    # "US" is the country, not the pronoun "us": the thing counted is the troops.
+    assert expected_answer("How many US troops are stationed in South Korea?", "en") == Expectation("number", "troops")
+    hits = [_hit("韩国总统 6 月出席北约峰会。美韩同盟持续强化。")]
+    assert "troops" in unstated("How many US troops are stationed in South Korea?", "en", hits)
+    assert unstated("How many US troops are stationed in South Korea?", "en", [_hit("美国在韩国驻扎约 2.8 万人的部队。")]) is None
+
+
 def test_a_date_question_needs_a_date_near_the_top_of_a_passage():
     assert unstated("谈判于哪一年完成？", "zh", [_hit("建设中国—东盟自贸区 3.0 版。引导双方合作。")])
     assert unstated("倡议何时提出？", "zh", [_hit("该倡议由习近平主席在 2021 年 9 月提出。")]) is None
