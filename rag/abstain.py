@@ -184,16 +184,21 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
     return [head.lower(), *forms] if forms else None
 
 
-def unstated(question: str, lang: str, hits: Sequence["Hit"]) -> str | None:
-    """Why the best hits do not answer a number or date question (None when they may)."""
+def unstated(question: str, lang: str, hits: Sequence["Hit"], about: Sequence["Name"] = ()) -> str | None:
+    """Why the best hits do not answer a number or date question (None when they may).
+
+    `about` are the names the question is about (`Grounder.about`): a figure or a date answers
+    only in a passage that speaks of every one of them, in any spelling ("How large is Sri Lanka's
+    external debt?" is not answered by a passage on another country's debt)."""
     want = expected_answer(question, lang)
     if want is None or not hits:
         return None
     forms = _head_forms(want.head, lang) if want.kind == "number" and want.head else None
-    for hit in hits[:CHECK_PASSAGES]:
+    best = [h for h in hits[:CHECK_PASSAGES] if h.passage.kind not in ("cover", "back")]
+    if about:
+        best = [h for h in best if all(name.mentioned_in(h.passage.text) for name in about)]
+    for hit in best:
         p = hit.passage
-        if p.kind in ("cover", "back"):
-            continue
         spans = hit.sentences or p.sentences
         if want.kind in ("date", "day"):
             spans = spans[:DATE_SENTENCES]
@@ -206,15 +211,39 @@ def unstated(question: str, lang: str, hits: Sequence["Hit"]) -> str | None:
             flat = _squash(sentence).lower()
             if any(f in flat for f in forms):
                 return None
+    passages = "the closest passages"
+    if about:
+        passages += " about " + ", ".join(name.shown for name in about)
     if want.kind == "date":
-        return "none of the closest passages gives a date for this"
+        return f"none of {passages} gives a date for this"
     if want.kind == "day":
-        return "none of the closest passages gives the day"
+        return f"none of {passages} gives the day"
     if want.kind == "share":
-        return "none of the closest passages gives a share or percentage"
+        return f"none of {passages} gives a share or percentage"
     if forms is not None:
-        return f"none of the closest passages gives a figure for \u201c{want.head}\u201d"
-    return "none of the closest passages gives a figure"
+        return f"none of {passages} gives a figure for \u201c{want.head}\u201d"
+    return f"none of {passages} gives a figure"
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name a question is about, with every spelling a passage could use for it: English,
+    Chinese (Simplified) and the one-character forms of its Chinese spellings (美 for 美国, 华 for
+    中国) that prose writes in compounds (中美, 访华)."""
+
+    shown: str
+    english: frozenset[str]
+    chinese: frozenset[str]
+    short: frozenset[str] = frozenset()
+
+    def mentioned_in(self, text: str) -> bool:
+        from .question import to_simplified
+
+        flat = _squash(to_simplified(text))
+        if any(w in flat for w in self.chinese | self.short if w):
+            return True
+        low = " ".join(text.split()).lower()
+        return any(re.search(rf"(?<![a-z]){re.escape(n.lower())}(?![a-z])", low) for n in self.english)
 
 
 @dataclass(frozen=True)
@@ -243,11 +272,13 @@ _CALENDAR = frozenset((*_MONTHS, "monday", "tuesday", "wednesday", "thursday", "
 _EN_RUN = re.compile(r"(?<![\w'])([A-Z][\w'’.-]*(?:\s+(?:of|the|and|de|du)?\s*[A-Z][\w'’.-]*)*)")
 # Whose view a question asks about, not what it asks about: "according to X", "in X's view",
 # "from X's perspective", "in the eyes of X", "as X sees it"; 据X, 在X看来, X认为, X眼中.
+# The framing's first word may open the question ("According to ASEAN, …"): its first letter
+# is matched in either case; the name itself must be capitalised.
 _EN_FRAMING = re.compile(
-    r"\baccording to (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
-    r"|\b(?:in|from|by) [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*['’]s? (?:view|eyes|opinion|words|assessment|judg(?:e)?ment|perspective|reading|standpoint|telling|account)\b"
-    r"|\bin the (?:view|eyes|opinion|words|judg(?:e)?ment) of (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
-    r"|\bas [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)* (?:sees|saw|puts|put|tells|told) it\b"
+    r"\b[Aa]ccording to (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+    r"|\b(?:[Ii]n|[Ff]rom|[Bb]y) [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*['’]s? (?:view|eyes|opinion|words|assessment|judg(?:e)?ment|perspective|reading|standpoint|telling|account)\b"
+    r"|\b[Ii]n the (?:view|eyes|opinion|words|judg(?:e)?ment) of (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+    r"|\b[Aa]s [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)* (?:sees|saw|puts|put|tells|told) it\b"
 )
 _ZH_FRAMING = re.compile(rf"据[{CJK}]{{2,8}}?(?:称|说|所说|表示|报道|统计)|在[{CJK}]{{2,8}}?看来|[{CJK}]{{2,8}}?(?:认为|眼中|看来)")
 # A numeral first is a count, whatever CC-CEDICT makes of the word (哪三国: three countries, not
@@ -310,44 +341,66 @@ class Grounder:
                 return True
         return False
 
-    def _names(self, question: str, lang: str) -> list[str]:
-        from .names import chinese_spellings, english_spellings, is_english_name, proper_nouns
+    def about(self, question: str, lang: str) -> list[Name]:
+        """The names a question is about, with every spelling a passage could use: the Chinese
+        proper nouns, English phrases of two or more capitalised words that are names, and single
+        English words that are a name's own English name ("Pakistan"), each only when the corpus
+        mentions it somewhere. Names in a framing ("according to ASEAN") are whose view is asked
+        and are left out."""
+        from .names import short_forms
 
+        out: list[Name] = []
+        for shown, english, chinese, _ in self._candidates(question, lang):
+            # A name the corpus never spells out cannot be asked of its passages (a demonym
+            # CC-CEDICT renders as a people, "Chinese" -> 中国籍, or a name the report writes
+            # otherwise): only names the corpus does mention say what a passage must speak of.
+            if all(n.shown != shown for n in out) and self._present(english, chinese):
+                out.append(Name(shown, frozenset(english), frozenset(chinese), frozenset(short_forms(chinese))))
+        return out
+
+    def _names(self, question: str, lang: str) -> list[str]:
         out: list[str] = []
+        for shown, english, chinese, judged in self._candidates(question, lang):
+            if judged and not (lang == "zh" and shown in self.flat) and not self._present(english, chinese):
+                out.append(shown)
+        return out
+
+    def _candidates(self, question: str, lang: str):
+        """(shown, English spellings, Chinese spellings, judged absent when missing) for each name of
+        the question outside a framing. Single capitalised English words are never judged absent:
+        mostly a demonym or an adjective ("Malaysian industrial capability"), a language, or a
+        name the report writes another way ("America" for 美国, "Bandung" as the 万 of 雅万高铁),
+        which no dictionary lookup can settle; the ones that are a name's own English name still
+        say what a passage must speak of."""
+        from .names import chinese_spellings, english_spellings, is_english_name, is_own_name, proper_nouns
+
         if lang == "zh":
             import rjieba
 
             table = proper_nouns()
             about = _ZH_FRAMING.sub("，", question)
             for word in rjieba.cut(about):
-                if len(word) >= 2 and word in table and not _ZH_COUNT.match(word) and word not in self.flat:
-                    if not self._present(*chinese_spellings(word)):
-                        out.append(word)
-            return out
+                if len(word) >= 2 and word in table and not _ZH_COUNT.match(word):
+                    yield (word, *chinese_spellings(word), True)
+            return
         about = _EN_FRAMING.sub(",", question)
         for run in _EN_RUN.findall(about):
             words = run.split()
             while words and words[0].lower() in _EN_OPENERS:
                 words = words[1:]
-            out += self._english_names(words, is_english_name, english_spellings)
-        return out
-
-    def _english_names(self, words: list[str], is_name, spellings) -> list[str]:
-        """Names of two or more words in a capitalised run, longest first. A single capitalised
-        word is not judged: mostly a demonym or an adjective ("Malaysian industrial capability"),
-        a language, or a name the report writes another way ("America" for 美国, "Bandung" as the
-        万 of 雅万高铁), which no dictionary lookup can settle."""
-        out: list[str] = []
-        i = 0
-        while i < len(words):
-            for j in range(min(len(words), i + 4), i + 1, -1):
-                phrase = _POSSESSIVE.sub("", " ".join(words[i:j])).strip(".,'’")
-                if phrase.lower() in _CALENDAR or not is_name(phrase):
-                    continue
-                if not self._present(*spellings(phrase)):
-                    out.append(phrase)
-                i = j
-                break
-            else:
-                i += 1
-        return out
+            i = 0
+            while i < len(words):
+                for j in range(min(len(words), i + 4), i, -1):
+                    phrase = _POSSESSIVE.sub("", " ".join(words[i:j])).strip(".,'’")
+                    if not phrase[:1].isupper() or phrase.lower() in _CALENDAR:
+                        continue
+                    if j > i + 1 and is_english_name(phrase):
+                        yield (phrase, *english_spellings(phrase), True)
+                    elif j == i + 1 and is_own_name(phrase):
+                        yield (phrase, *english_spellings(phrase), False)
+                    else:
+                        continue
+                    i = j
+                    break
+                else:
+                    i += 1

@@ -218,7 +218,7 @@ class Assistant:
         if grounding.not_found:
             reason = "the report never mentions " + ", ".join(grounding.missing)
         else:
-            reason = unstated(q.text, q.lang, hits)
+            reason = unstated(q.text, q.lang, hits, grounder.about(q.text, q.lang))
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
         hits = hits[:k]

@@ -161,3 +161,40 @@ def test_the_report_s_own_unanswerable_figures_are_flagged(real_assistant):
     assert not real_assistant.ask("截至2022年3月，新加坡累计在华实际投资多少？").not_found
     assert not real_assistant.ask("When did Xi Jinping put forward the Global Development Initiative?").not_found
     assert real_assistant.ask("中国—东盟自贸区 3.0 版谈判于哪一年正式完成？", k=1).not_found  # checked past k
+
+
+# -- a figure or a date answers only in a passage about what the question names -----------------
+
+
+def test_a_figure_about_another_country_does_not_answer():
+    g = Grounder(["斯里兰卡陷入债务危机。美国债务规模达 31 万亿美元。"])
+    question = "How large is Sri Lanka's external debt?"
+    about = g.about(question, "en")
+    assert [n.shown for n in about] == ["Sri Lanka"]
+    other = [_hit("美国债务规模达 31 万亿美元。")]
+    assert unstated(question, "en", other) is None  # a figure for "debt", without the names
+    reason = unstated(question, "en", other, about)
+    assert reason and "Sri Lanka" in reason and "debt" in reason
+    assert unstated(question, "en", [_hit("斯里兰卡的债务约 500 亿美元。")], about) is None
+
+
+def test_a_passage_may_name_a_country_by_its_one_character_form():
+    g = Grounder(["中国与美国。美国官员 2022 年 3 次访华。"])
+    question = "How many times did US officials visit China in 2022?"
+    assert {n.shown for n in g.about(question, "en")} == {"US", "China"}
+    # 访华: 华 is China's short form; 美国 is spelled out.
+    assert unstated(question, "en", [_hit("美国官员 2022 年 3 次访华。")], g.about(question, "en")) is None
+    g = Grounder(["中国与巴基斯坦。"])
+    question = "中国向巴基斯坦提供了多少贷款？"
+    assert {n.shown for n in g.about(question, "zh")} == {"中国", "巴基斯坦"}
+    assert unstated(question, "zh", [_hit("中巴经济走廊贷款 50 亿美元。")], g.about(question, "zh")) is None
+    assert unstated(question, "zh", [_hit("中国向斯里兰卡贷款 50 亿美元。")], g.about(question, "zh"))
+
+
+def test_only_names_the_corpus_mentions_and_the_question_is_about_are_asked_of_passages():
+    g = Grounder(["巴基斯坦与中国。"])
+    # A demonym is not a name; a country the corpus never mentions cannot be asked of its passages.
+    assert g.about("How many Chinese students study in Malaysia?", "en") == []
+    assert [n.shown for n in g.about("How many people died in Pakistan's floods?", "en")] == ["Pakistan"]
+    assert g.about("According to Pakistan, how many people died?", "en") == []  # whose view
+    assert not Grounder(["东盟"])("According to Phnom Penh Post, what matters most?", "en").not_found

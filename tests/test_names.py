@@ -48,3 +48,15 @@ def test_capitals_in_a_question_give_their_countries():
     assert {"斯里兰卡", "巴基斯坦"} <= set(names.capitals_in("科伦坡与伊斯兰堡当年遭遇了怎样的困局？"))
     assert "日本" in names.capitals_in("What pact among Beijing, Tokyo and Seoul?")
     assert names.capitals_in("How did ASEAN respond?") == [] and names.capitals_in("东盟如何回应？") == []
+
+
+def test_names_carry_their_one_character_forms():
+    table = names.proper_nouns()
+    assert "日" in table["日本"].short and {"中", "华"} <= set(table["中国"].short)
+    assert "美" in table["美国"].short and "巴" in table["巴基斯坦"].short
+    assert names.short_forms(["美国", "日本", "要素"]) == {"美", "日"}
+
+
+def test_a_single_word_is_a_name_when_it_names_a_country_or_is_an_acronym_of_one():
+    assert names.is_own_name("Pakistan") and names.is_own_name("China") and names.is_own_name("ASEAN")
+    assert not names.is_own_name("Chinese") and not names.is_own_name("Malaysian") and not names.is_own_name("Western")
