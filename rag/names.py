@@ -34,6 +34,10 @@ from .text import has_cjk
 
 _PINYIN = re.compile(r"\[([^\]]*)\]")
 _CAPITAL_OF = re.compile(r"\bcapital of (?:the )?([A-Z][\w'. -]*[\w.])")
+_SEAT_OF = re.compile(
+    r"\(([A-Z][\w'.-]*) federal capital\)|\bthe ([A-Z][\w'.-]*) federal government\b"
+    r"|\bresidence of the president of (?:the )?([A-Z][\w'. -]*?)(?: in [A-Z]|$)"
+)
 _NAME_PART = re.compile(r"^([A-Z][^,(]*?)\s*(?:[,(]|$)")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
@@ -41,12 +45,15 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 @dataclass(frozen=True)
 class ProperNoun:
     """A Chinese headword that is a name: its English names, the countries it is the capital of,
-    and the one-character forms that abbreviate it (日本 -> 日)."""
+    the one-character forms that abbreviate it (日本 -> 日), and the countries whose government
+    it stands for without being "capital of" them to CC-CEDICT (华府 "the US federal government",
+    华盛顿 "US federal capital", 青瓦台 "residence of the president of South Korea")."""
 
     headword: str
     english: tuple[str, ...]
     capital_of: tuple[str, ...]
     short: tuple[str, ...] = ()
+    seat_of: tuple[str, ...] = ()
 
 
 def english_key(name: str) -> str:
@@ -60,7 +67,7 @@ def english_key(name: str) -> str:
 
 
 #: Bump when the table's content or layout changes (invalidates the cached JSON).
-_BUILD_VERSION = 3
+_BUILD_VERSION = 4
 
 
 @lru_cache(maxsize=1)
@@ -78,7 +85,7 @@ def proper_nouns() -> dict[str, ProperNoun]:
     try:
         raw = json.loads(cache.read_text(encoding="utf-8"))
         if raw["stamp"] == stamp:
-            return {w: ProperNoun(w, tuple(en), tuple(cap), tuple(short)) for w, en, cap, short in raw["names"]}
+            return {w: ProperNoun(w, *map(tuple, rest)) for w, *rest in raw["names"]}
     except (OSError, ValueError, KeyError, TypeError):
         pass
     table = _build(path)
@@ -86,7 +93,7 @@ def proper_nouns() -> dict[str, ProperNoun]:
         cache.parent.mkdir(parents=True, exist_ok=True)
         from . import atomic
 
-        names = [[n.headword, list(n.english), list(n.capital_of), list(n.short)] for n in table.values()]
+        names = [[n.headword, list(n.english), list(n.capital_of), list(n.short), list(n.seat_of)] for n in table.values()]
         atomic.write_text(cache, json.dumps({"stamp": stamp, "names": names}, ensure_ascii=False))
     except OSError:
         pass  # a read-only cache directory only costs the rebuild next time
@@ -96,6 +103,7 @@ def proper_nouns() -> dict[str, ProperNoun]:
 def _build(path) -> dict[str, ProperNoun]:
     english: dict[str, list[str]] = {}
     capitals: dict[str, list[str]] = {}
+    seats: dict[str, list[str]] = {}
     common: set[str] = set()
     #: One-character short forms: (the full name, Chinese or English, as the gloss gives it, char).
     shorts: list[tuple[str, str]] = []
@@ -123,6 +131,7 @@ def _build(path) -> dict[str, ProperNoun]:
                 if part:
                     names.append(part.group(1).strip())
                 capitals.setdefault(simp, []).extend(c.strip(" .") for c in _CAPITAL_OF.findall(gloss))
+                seats.setdefault(simp, []).extend(c.strip(" .") for m in _SEAT_OF.findall(gloss) for c in m if c)
     table = {w: names for w, names in english.items() if w not in common}
     short: dict[str, list[str]] = {}
     by_english: dict[str, list[str]] = {}
@@ -134,7 +143,10 @@ def _build(path) -> dict[str, ProperNoun]:
             if char not in short.setdefault(w, []):
                 short[w].append(char)
     return {
-        w: ProperNoun(w, tuple(dict.fromkeys(names)), tuple(dict.fromkeys(capitals.get(w, ()))), tuple(short.get(w, ())))
+        w: ProperNoun(
+            w, tuple(dict.fromkeys(names)), tuple(dict.fromkeys(capitals.get(w, ()))), tuple(short.get(w, ())),
+            tuple(dict.fromkeys(seats.get(w, ()))),
+        )
         for w, names in table.items()
     }
 
@@ -218,7 +230,7 @@ def english_spellings(phrase: str) -> tuple[set[str], set[str]]:
         zh.add(word)
         noun = table.get(word)
         if noun is not None:
-            en.update(noun.capital_of)
+            en.update(noun.capital_of, noun.seat_of)
     for country in en - {phrase}:
         zh.update(_country_words(country))
     return en, zh
@@ -237,7 +249,7 @@ def chinese_spellings(headword: str) -> tuple[set[str], set[str]]:
     for name in noun.english:
         en.add(name)
         zh.update(dictionary.get(english_key(name), ()))
-    for country in noun.capital_of:
+    for country in (*noun.capital_of, *noun.seat_of):
         en.add(country)
         zh.update(_country_words(country))
     return en, zh

@@ -60,3 +60,11 @@ def test_names_carry_their_one_character_forms():
 def test_a_single_word_is_a_name_when_it_names_a_country_or_is_an_acronym_of_one():
     assert names.is_own_name("Pakistan") and names.is_own_name("China") and names.is_own_name("ASEAN")
     assert not names.is_own_name("Chinese") and not names.is_own_name("Malaysian") and not names.is_own_name("Western")
+
+
+def test_a_seat_of_government_stands_for_its_country():
+    # 华府 is "the US federal government" to CC-CEDICT, not a capital "of" anything.
+    en, zh = names.chinese_spellings("华府")
+    assert "美国" in zh and "US" in en
+    assert "美国" in names.english_spellings("Washington")[1]
+    assert names.capitals_in("华府如何看待东盟？") == []  # retrieval's capital -> country bridge is unchanged
