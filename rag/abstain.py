@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .text import ARTICLES, CJK, FUNCTION_WORDS
+from .text import ARTICLES, CJK, FUNCTION_WORDS, has_cjk
 
 if TYPE_CHECKING:
     from .retrieve import Hit
@@ -237,24 +237,43 @@ class Name:
     short: frozenset[str] = frozenset()
 
     def mentioned_in(self, text: str) -> bool:
+        """Whether a passage speaks of this name, in any spelling, short forms included."""
         from .question import to_simplified
 
-        flat = _squash(to_simplified(text))
-        if any(w in flat for w in self.chinese | self.short if w):
+        return self._in(_squash(to_simplified(text)), " ".join(text.split()).lower(), short=True)
+
+    def mentioned_in_doc(self, flat: str, lower: str) -> bool:
+        """Whether a document (whitespace-free Simplified, and lower-cased) names it in full."""
+        return self._in(flat, lower, short=False)
+
+    def _in(self, flat: str, lower: str, short: bool) -> bool:
+        if any(w in flat for w in (self.chinese | self.short if short else self.chinese) if w):
             return True
-        low = " ".join(text.split()).lower()
-        return any(re.search(rf"(?<![a-z]){re.escape(n.lower())}(?![a-z])", low) for n in self.english)
+        return any(re.search(rf"(?<![a-z]){re.escape(n.lower())}(?![a-z])", lower) for n in self.english)
 
 
 @dataclass(frozen=True)
 class Grounding:
-    """Names and dates of a question that the corpus never mentions (empty: nothing to object)."""
+    """What the corpus says of a question's names and dates: those it never mentions (`missing`),
+    those it mentions but never in one document (`apart`), and the names the question is about
+    with their spellings (`about`, for the answer-type check). Nothing missing or apart: nothing
+    to object."""
 
     missing: tuple[str, ...]
+    apart: tuple[str, ...] = ()
+    about: tuple["Name", ...] = ()
 
     @property
     def not_found(self) -> bool:
-        return bool(self.missing)
+        return bool(self.missing or self.apart)
+
+    @property
+    def reason(self) -> str | None:
+        if self.missing:
+            return "the report never mentions " + ", ".join(self.missing)
+        if self.apart:
+            return "no document mentions " + ", ".join(self.apart) + " together"
+        return None
 
 
 def _squash(text: str) -> str:
@@ -291,6 +310,18 @@ _EN_OPENERS = frozenset("""what which who whom whose when where why how does did
     can could should would will has have had""".split())
 
 
+def _straddled(text: str, start: int, end: int) -> bool:
+    """Whether a word the segmenter cut could as well be cut otherwise: its first or last
+    character forms a word with the character outside it (中美元首 cut 中/美元/首: 元首 is a
+    word, so 美元 is not read as a name the question is about)."""
+    import rjieba
+
+    left, right = text[max(start - 1, 0) : start + 1], text[end - 1 : end + 1]
+    return (start > 0 and has_cjk(left[:1]) and rjieba.has_word(left)) or (
+        end < len(text) and has_cjk(right[-1:]) and rjieba.has_word(right)
+    )
+
+
 class Grounder:
     """Checks questions against the corpus text (kept whitespace-free and lower-cased once).
 
@@ -307,16 +338,31 @@ class Grounder:
     def __init__(self, corpus_texts: list[str], term_pairs: dict[str, set[str]] | None = None) -> None:
         from .question import to_simplified
 
-        joined = "\n".join(corpus_texts)
-        self.flat = _squash(to_simplified(joined))
-        self.lower = " ".join(joined.split()).lower()
+        #: Per document, whitespace-free Simplified text and lower-cased text with single spaces.
+        self.docs = [(_squash(to_simplified(t)), " ".join(t.split()).lower()) for t in corpus_texts]
+        self.flat = "".join(flat for flat, _ in self.docs)
+        self.lower = " ".join(low for _, low in self.docs)
         self.term_keys = {k.lower() for k in (term_pairs or {})}
         #: Months the corpus names without a year ("5月，…"): read once, not per question.
         self.bare_months = frozenset(_ZH_BARE_MONTH.findall(self.flat))
 
     def __call__(self, question: str, lang: str) -> Grounding:
         missing = [*self._dates(question), *self._names(question, lang)]
-        return Grounding(tuple(dict.fromkeys(missing)))
+        about = tuple(self.about(question, lang))
+        apart = () if missing else self._apart(question, about)
+        return Grounding(tuple(dict.fromkeys(missing)), apart, about)
+
+    def _apart(self, question: str, about: tuple[Name, ...]) -> tuple[str, ...]:
+        """The names and years of a question when the corpus mentions each of them but no one
+        document mentions them all: no passage can then speak of what the question joins (the
+        2023 summit in a city that only another report names)."""
+        years = [y for y in dict.fromkeys(_YEAR.findall(question))]
+        if len(self.docs) < 2 or len(about) + len(years) < 2:
+            return ()
+        for doc in self.docs:
+            if all(y in doc[0] for y in years) and all(name.mentioned_in_doc(*doc) for name in about):
+                return ()
+        return (*(name.shown for name in about), *years)
 
     # -- dates ---------------------------------------------------------------------------------
     def _dates(self, question: str) -> list[str]:
@@ -379,8 +425,8 @@ class Grounder:
 
             table = proper_nouns()
             about = _ZH_FRAMING.sub("，", question)
-            for word in rjieba.cut(about):
-                if len(word) >= 2 and word in table and not _ZH_COUNT.match(word):
+            for word, start, end in rjieba.tokenize(about):
+                if len(word) >= 2 and word in table and not _ZH_COUNT.match(word) and not _straddled(about, start, end):
                     yield (word, *chinese_spellings(word), True)
             return
         about = _EN_FRAMING.sub(",", question)

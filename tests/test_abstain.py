@@ -198,3 +198,25 @@ def test_only_names_the_corpus_mentions_and_the_question_is_about_are_asked_of_p
     assert [n.shown for n in g.about("How many people died in Pakistan's floods?", "en")] == ["Pakistan"]
     assert g.about("According to Pakistan, how many people died?", "en") == []  # whose view
     assert not Grounder(["东盟"])("According to Phnom Penh Post, what matters most?", "en").not_found
+
+
+# -- in a library: names the corpus mentions, but never in one document --------------------------
+
+
+def test_names_no_one_document_mentions_together_are_flagged_in_a_library():
+    library = Grounder(["2023 年中美元首在巴厘岛会晤。", "旧金山举办了一场音乐节。"])
+    g = library("报告如何评价2023年中美元首旧金山会晤？", "zh")
+    assert g.not_found and g.missing == () and set(g.apart) == {"旧金山", "2023"}
+    assert "旧金山" in g.reason and "together" in g.reason
+    assert not library("2023年中美元首在巴厘岛会晤的成果是什么？", "zh").not_found  # one document has both
+    # One document: every name it mentions is mentioned together.
+    assert not Grounder(["2023 年中美元首在巴厘岛会晤。旧金山举办了一场音乐节。"])(
+        "报告如何评价2023年中美元首旧金山会晤？", "zh").not_found
+
+
+def test_a_word_the_segmenter_could_cut_otherwise_is_not_a_name_of_the_question():
+    # 中美元首 is cut 中/美元/首; 美元 ("US dollar") is not what the question is about.
+    g = Grounder(["中美元首会晤。美元汇率上升。"])
+    assert [n.shown for n in g.about("中美元首会晤了多少次？", "zh")] == []
+    assert [n.shown for n in g.about("美元的汇率是多少？", "zh")] == ["美元"]
+
