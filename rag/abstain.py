@@ -249,7 +249,13 @@ class Name:
     def _in(self, flat: str, lower: str, short: bool) -> bool:
         if any(w in flat for w in (self.chinese | self.short if short else self.chinese) if w):
             return True
-        return any(re.search(rf"(?<![a-z]){re.escape(n.lower())}(?![a-z])", lower) for n in self.english)
+        return any(_word_in(n.lower(), lower) for n in self.english)
+
+
+def _word_in(word: str, lower: str) -> bool:
+    """Whether a lower-case word or phrase occurs in lower-cased text as a whole word (a plain
+    substring test first: the regex only runs where the text has it)."""
+    return word in lower and re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", lower) is not None
 
 
 @dataclass(frozen=True)
@@ -347,10 +353,10 @@ class Grounder:
         self.bare_months = frozenset(_ZH_BARE_MONTH.findall(self.flat))
 
     def __call__(self, question: str, lang: str) -> Grounding:
-        missing = [*self._dates(question), *self._names(question, lang)]
-        about = tuple(self.about(question, lang))
-        apart = () if missing else self._apart(question, about)
-        return Grounding(tuple(dict.fromkeys(missing)), apart, about)
+        names, about = self._read_names(question, lang)
+        missing = [*self._dates(question), *names]
+        apart = () if missing else self._apart(question, tuple(about))
+        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about))
 
     def _apart(self, question: str, about: tuple[Name, ...]) -> tuple[str, ...]:
         """The names and years of a question when the corpus mentions each of them but no one
@@ -383,7 +389,7 @@ class Grounder:
             return True
         for name in english:
             low = name.lower()
-            if low in self.term_keys or re.search(rf"(?<![a-z]){re.escape(low)}(?![a-z])", self.lower):
+            if low in self.term_keys or _word_in(low, self.lower):
                 return True
         return False
 
@@ -393,23 +399,28 @@ class Grounder:
         English words that are a name's own English name ("Pakistan"), each only when the corpus
         mentions it somewhere. Names in a framing ("according to ASEAN") are whose view is asked
         and are left out."""
+        return self._read_names(question, lang)[1]
+
+    def _names(self, question: str, lang: str) -> list[str]:
+        return self._read_names(question, lang)[0]
+
+    def _read_names(self, question: str, lang: str) -> tuple[list[str], list[Name]]:
+        """(names the corpus never mentions, names the question is about that it does mention)."""
         from .names import short_forms
 
-        out: list[Name] = []
-        for shown, english, chinese, _ in self._candidates(question, lang):
+        missing: list[str] = []
+        about: list[Name] = []
+        for shown, english, chinese, judged in self._candidates(question, lang):
+            present = (lang == "zh" and shown in self.flat) or self._present(english, chinese)
+            if not present:
+                if judged:
+                    missing.append(shown)
             # A name the corpus never spells out cannot be asked of its passages (a demonym
             # CC-CEDICT renders as a people, "Chinese" -> 中国籍, or a name the report writes
             # otherwise): only names the corpus does mention say what a passage must speak of.
-            if all(n.shown != shown for n in out) and self._present(english, chinese):
-                out.append(Name(shown, frozenset(english), frozenset(chinese), frozenset(short_forms(chinese))))
-        return out
-
-    def _names(self, question: str, lang: str) -> list[str]:
-        out: list[str] = []
-        for shown, english, chinese, judged in self._candidates(question, lang):
-            if judged and not (lang == "zh" and shown in self.flat) and not self._present(english, chinese):
-                out.append(shown)
-        return out
+            elif all(n.shown != shown for n in about):
+                about.append(Name(shown, frozenset(english), frozenset(chinese), frozenset(short_forms(chinese))))
+        return missing, about
 
     def _candidates(self, question: str, lang: str):
         """(shown, English spellings, Chinese spellings, judged absent when missing) for each name of
