@@ -235,6 +235,9 @@ class Name:
     english: frozenset[str]
     chinese: frozenset[str]
     short: frozenset[str] = frozenset()
+    #: For a name made of one-character forms (中美), what names each part: 中美 is also spoken
+    #: of by a passage on 中国 and 美国.
+    parts: tuple[frozenset[str], ...] = ()
 
     def mentioned_in(self, text: str) -> bool:
         """Whether a passage speaks of this name, in any spelling, short forms included."""
@@ -248,6 +251,8 @@ class Name:
 
     def _in(self, flat: str, lower: str, short: bool) -> bool:
         if any(w in flat for w in (self.chinese | self.short if short else self.chinese) if w):
+            return True
+        if short and self.parts and all(any(w in flat for w in part) for part in self.parts):
             return True
         return any(_word_in(n.lower(), lower) for n in self.english)
 
@@ -406,7 +411,7 @@ class Grounder:
 
     def _read_names(self, question: str, lang: str) -> tuple[list[str], list[Name]]:
         """(names the corpus never mentions, names the question is about that it does mention)."""
-        from .names import short_forms
+        from .names import short_forms, short_parts
 
         missing: list[str] = []
         about: list[Name] = []
@@ -419,7 +424,8 @@ class Grounder:
             # CC-CEDICT renders as a people, "Chinese" -> 中国籍, or a name the report writes
             # otherwise): only names the corpus does mention say what a passage must speak of.
             elif all(n.shown != shown for n in about):
-                about.append(Name(shown, frozenset(english), frozenset(chinese), frozenset(short_forms(chinese))))
+                parts = short_parts(shown) if lang == "zh" else ()
+                about.append(Name(shown, frozenset(english), frozenset(chinese), frozenset(short_forms(chinese)), parts))
         return missing, about
 
     def _candidates(self, question: str, lang: str):

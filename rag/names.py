@@ -219,6 +219,33 @@ def short_forms(words) -> set[str]:
     return {c for w in words if w in table for c in table[w].short}
 
 
+def short_parts(word: str) -> tuple[frozenset[str], ...]:
+    """For a name made of one-character forms (中美 "China-USA", 日韩), per character the ways a
+    text can name that part: the character and the names it abbreviates (中 -> 中国, 美 -> 美国).
+    Empty when some character is not such a form."""
+    table = proper_nouns()
+    full = _short_index(table)
+    if len(word) < 2 or any(c not in full for c in word):
+        return ()
+    return tuple(frozenset({c, *full[c]}) for c in word)
+
+
+_SHORT_INDEX: dict[int, dict[str, tuple[str, ...]]] = {}
+
+
+def _short_index(table: dict[str, ProperNoun]) -> dict[str, tuple[str, ...]]:
+    """One-character form -> the headwords it abbreviates, worked out once per table."""
+    found = _SHORT_INDEX.get(id(table))
+    if found is None:
+        index: dict[str, list[str]] = {}
+        for noun in table.values():
+            for c in noun.short:
+                index.setdefault(c, []).append(noun.headword)
+        _SHORT_INDEX.clear()
+        found = _SHORT_INDEX[id(table)] = {c: tuple(ws) for c, ws in index.items()}
+    return found
+
+
 def english_spellings(phrase: str) -> tuple[set[str], set[str]]:
     """(English, Chinese) spellings of an English name: itself and the countries it is the capital
     of; every Chinese word CC-CEDICT gives for those."""

@@ -220,3 +220,12 @@ def test_a_word_the_segmenter_could_cut_otherwise_is_not_a_name_of_the_question(
     assert [n.shown for n in g.about("中美元首会晤了多少次？", "zh")] == []
     assert [n.shown for n in g.about("美元的汇率是多少？", "zh")] == ["美元"]
 
+
+
+def test_a_name_made_of_one_character_forms_is_spoken_of_by_its_parts():
+    g = Grounder(["中美关系。中国与美国。"])
+    question = "中美两国的贸易额是多少？"
+    about = g.about(question, "zh")
+    assert [n.shown for n in about] == ["中美"]
+    assert unstated(question, "zh", [_hit("中国与美国的贸易额为 6900 亿美元。")], about) is None
+    assert unstated(question, "zh", [_hit("中国与日本的贸易额为 3500 亿日元。")], about)

@@ -68,3 +68,9 @@ def test_a_seat_of_government_stands_for_its_country():
     assert "美国" in zh and "US" in en
     assert "美国" in names.english_spellings("Washington")[1]
     assert names.capitals_in("华府如何看待东盟？") == []  # retrieval's capital -> country bridge is unchanged
+
+
+def test_a_name_of_one_character_forms_splits_into_its_parts():
+    first, second = names.short_parts("中美")
+    assert {"中", "中国"} <= first and {"美", "美国"} <= second
+    assert names.short_parts("要素") == () and names.short_parts("美") == ()
