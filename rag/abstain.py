@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .text import ARTICLES, CJK, FUNCTION_WORDS
+from .text import ARTICLES, CJK, FUNCTION_WORDS, has_cjk
 
 if TYPE_CHECKING:
     from .retrieve import Hit
@@ -152,8 +152,9 @@ def _en_head(rest: str) -> str | None:
         low = word.lower()
         if low in _EN_SKIP:
             continue
-        # A function word (a verb's auxiliary, a preposition, a conjunction) ends the phrase.
-        if not word[0].isalpha() or low in FUNCTION_WORDS:
+        # A function word (a verb's auxiliary, a preposition, a conjunction) ends the phrase; an
+        # acronym that spells one ("US", as `rag.dictionary` files it) does not.
+        if not word[0].isalpha() or (low in FUNCTION_WORDS and not (len(word) > 1 and word.isupper())):
             break
         phrase.append(word)
     if not phrase or phrase[-1].lower() in _EN_COUNTERS:
@@ -183,16 +184,21 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
     return [head.lower(), *forms] if forms else None
 
 
-def unstated(question: str, lang: str, hits: Sequence["Hit"]) -> str | None:
-    """Why the best hits do not answer a number or date question (None when they may)."""
+def unstated(question: str, lang: str, hits: Sequence["Hit"], about: Sequence["Name"] = ()) -> str | None:
+    """Why the best hits do not answer a number or date question (None when they may).
+
+    `about` are the names the question is about (`Grounder.about`): a figure or a date answers
+    only in a passage that speaks of every one of them, in any spelling ("How large is Sri Lanka's
+    external debt?" is not answered by a passage on another country's debt)."""
     want = expected_answer(question, lang)
     if want is None or not hits:
         return None
     forms = _head_forms(want.head, lang) if want.kind == "number" and want.head else None
-    for hit in hits[:CHECK_PASSAGES]:
+    best = [h for h in hits[:CHECK_PASSAGES] if h.passage.kind not in ("cover", "back")]
+    if about:
+        best = [h for h in best if all(name.mentioned_in(h.passage.text) for name in about)]
+    for hit in best:
         p = hit.passage
-        if p.kind in ("cover", "back"):
-            continue
         spans = hit.sentences or p.sentences
         if want.kind in ("date", "day"):
             spans = spans[:DATE_SENTENCES]
@@ -205,26 +211,80 @@ def unstated(question: str, lang: str, hits: Sequence["Hit"]) -> str | None:
             flat = _squash(sentence).lower()
             if any(f in flat for f in forms):
                 return None
+    passages = "the closest passages"
+    if about:
+        passages += " about " + ", ".join(name.shown for name in about)
     if want.kind == "date":
-        return "none of the closest passages gives a date for this"
+        return f"none of {passages} gives a date for this"
     if want.kind == "day":
-        return "none of the closest passages gives the day"
+        return f"none of {passages} gives the day"
     if want.kind == "share":
-        return "none of the closest passages gives a share or percentage"
+        return f"none of {passages} gives a share or percentage"
     if forms is not None:
-        return f"none of the closest passages gives a figure for \u201c{want.head}\u201d"
-    return "none of the closest passages gives a figure"
+        return f"none of {passages} gives a figure for \u201c{want.head}\u201d"
+    return f"none of {passages} gives a figure"
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name a question is about, with every spelling a passage could use for it: English,
+    Chinese (Simplified) and the one-character forms of its Chinese spellings (美 for 美国, 华 for
+    中国) that prose writes in compounds (中美, 访华)."""
+
+    shown: str
+    english: frozenset[str]
+    chinese: frozenset[str]
+    short: frozenset[str] = frozenset()
+    #: For a name made of one-character forms (中美), what names each part: 中美 is also spoken
+    #: of by a passage on 中国 and 美国.
+    parts: tuple[frozenset[str], ...] = ()
+
+    def mentioned_in(self, text: str) -> bool:
+        """Whether a passage speaks of this name, in any spelling, short forms included."""
+        from .question import to_simplified
+
+        return self._in(_squash(to_simplified(text)), " ".join(text.split()).lower(), short=True)
+
+    def mentioned_in_doc(self, flat: str, lower: str) -> bool:
+        """Whether a document (whitespace-free Simplified, and lower-cased) names it in full."""
+        return self._in(flat, lower, short=False)
+
+    def _in(self, flat: str, lower: str, short: bool) -> bool:
+        if any(w in flat for w in (self.chinese | self.short if short else self.chinese) if w):
+            return True
+        if short and self.parts and all(any(w in flat for w in part) for part in self.parts):
+            return True
+        return any(_word_in(n.lower(), lower) for n in self.english)
+
+
+def _word_in(word: str, lower: str) -> bool:
+    """Whether a lower-case word or phrase occurs in lower-cased text as a whole word (a plain
+    substring test first: the regex only runs where the text has it)."""
+    return word in lower and re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", lower) is not None
 
 
 @dataclass(frozen=True)
 class Grounding:
-    """Names and dates of a question that the corpus never mentions (empty: nothing to object)."""
+    """What the corpus says of a question's names and dates: those it never mentions (`missing`),
+    those it mentions but never in one document (`apart`), and the names the question is about
+    with their spellings (`about`, for the answer-type check). Nothing missing or apart: nothing
+    to object."""
 
     missing: tuple[str, ...]
+    apart: tuple[str, ...] = ()
+    about: tuple["Name", ...] = ()
 
     @property
     def not_found(self) -> bool:
-        return bool(self.missing)
+        return bool(self.missing or self.apart)
+
+    @property
+    def reason(self) -> str | None:
+        if self.missing:
+            return "the report never mentions " + ", ".join(self.missing)
+        if self.apart:
+            return "no document mentions " + ", ".join(self.apart) + " together"
+        return None
 
 
 def _squash(text: str) -> str:
@@ -242,11 +302,13 @@ _CALENDAR = frozenset((*_MONTHS, "monday", "tuesday", "wednesday", "thursday", "
 _EN_RUN = re.compile(r"(?<![\w'])([A-Z][\w'’.-]*(?:\s+(?:of|the|and|de|du)?\s*[A-Z][\w'’.-]*)*)")
 # Whose view a question asks about, not what it asks about: "according to X", "in X's view",
 # "from X's perspective", "in the eyes of X", "as X sees it"; 据X, 在X看来, X认为, X眼中.
+# The framing's first word may open the question ("According to ASEAN, …"): its first letter
+# is matched in either case; the name itself must be capitalised.
 _EN_FRAMING = re.compile(
-    r"\baccording to (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
-    r"|\b(?:in|from|by) [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*['’]s? (?:view|eyes|opinion|words|assessment|judg(?:e)?ment|perspective|reading|standpoint|telling|account)\b"
-    r"|\bin the (?:view|eyes|opinion|words|judg(?:e)?ment) of (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
-    r"|\bas [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)* (?:sees|saw|puts|put|tells|told) it\b"
+    r"\b[Aa]ccording to (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+    r"|\b(?:[Ii]n|[Ff]rom|[Bb]y) [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*['’]s? (?:view|eyes|opinion|words|assessment|judg(?:e)?ment|perspective|reading|standpoint|telling|account)\b"
+    r"|\b[Ii]n the (?:view|eyes|opinion|words|judg(?:e)?ment) of (?:the )?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+    r"|\b[Aa]s [A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)* (?:sees|saw|puts|put|tells|told) it\b"
 )
 _ZH_FRAMING = re.compile(rf"据[{CJK}]{{2,8}}?(?:称|说|所说|表示|报道|统计)|在[{CJK}]{{2,8}}?看来|[{CJK}]{{2,8}}?(?:认为|眼中|看来)")
 # A numeral first is a count, whatever CC-CEDICT makes of the word (哪三国: three countries, not
@@ -257,6 +319,18 @@ _ZH_COUNT = re.compile(r"^[一二三四五六七八九十两几百千万多]")
 _EN_OPENERS = frozenset("""what which who whom whose when where why how does did do is are was were the in on at
     according apart by for from to of and or as after before during under with this that these those
     can could should would will has have had""".split())
+
+
+def _straddled(text: str, start: int, end: int) -> bool:
+    """Whether a word the segmenter cut could as well be cut otherwise: its first or last
+    character forms a word with the character outside it (中美元首 cut 中/美元/首: 元首 is a
+    word, so 美元 is not read as a name the question is about)."""
+    import rjieba
+
+    left, right = text[max(start - 1, 0) : start + 1], text[end - 1 : end + 1]
+    return (start > 0 and has_cjk(left[:1]) and rjieba.has_word(left)) or (
+        end < len(text) and has_cjk(right[-1:]) and rjieba.has_word(right)
+    )
 
 
 class Grounder:
@@ -275,16 +349,31 @@ class Grounder:
     def __init__(self, corpus_texts: list[str], term_pairs: dict[str, set[str]] | None = None) -> None:
         from .question import to_simplified
 
-        joined = "\n".join(corpus_texts)
-        self.flat = _squash(to_simplified(joined))
-        self.lower = " ".join(joined.split()).lower()
+        #: Per document, whitespace-free Simplified text and lower-cased text with single spaces.
+        self.docs = [(_squash(to_simplified(t)), " ".join(t.split()).lower()) for t in corpus_texts]
+        self.flat = "".join(flat for flat, _ in self.docs)
+        self.lower = " ".join(low for _, low in self.docs)
         self.term_keys = {k.lower() for k in (term_pairs or {})}
         #: Months the corpus names without a year ("5月，…"): read once, not per question.
         self.bare_months = frozenset(_ZH_BARE_MONTH.findall(self.flat))
 
     def __call__(self, question: str, lang: str) -> Grounding:
-        missing = [*self._dates(question), *self._names(question, lang)]
-        return Grounding(tuple(dict.fromkeys(missing)))
+        names, about = self._read_names(question, lang)
+        missing = [*self._dates(question), *names]
+        apart = () if missing else self._apart(question, tuple(about))
+        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about))
+
+    def _apart(self, question: str, about: tuple[Name, ...]) -> tuple[str, ...]:
+        """The names and years of a question when the corpus mentions each of them but no one
+        document mentions them all: no passage can then speak of what the question joins (the
+        2023 summit in a city that only another report names)."""
+        years = [y for y in dict.fromkeys(_YEAR.findall(question))]
+        if len(self.docs) < 2 or len(about) + len(years) < 2:
+            return ()
+        for doc in self.docs:
+            if all(y in doc[0] for y in years) and all(name.mentioned_in_doc(*doc) for name in about):
+                return ()
+        return (*(name.shown for name in about), *years)
 
     # -- dates ---------------------------------------------------------------------------------
     def _dates(self, question: str) -> list[str]:
@@ -305,48 +394,76 @@ class Grounder:
             return True
         for name in english:
             low = name.lower()
-            if low in self.term_keys or re.search(rf"(?<![a-z]){re.escape(low)}(?![a-z])", self.lower):
+            if low in self.term_keys or _word_in(low, self.lower):
                 return True
         return False
 
-    def _names(self, question: str, lang: str) -> list[str]:
-        from .names import chinese_spellings, english_spellings, is_english_name, proper_nouns
+    def about(self, question: str, lang: str) -> list[Name]:
+        """The names a question is about, with every spelling a passage could use: the Chinese
+        proper nouns, English phrases of two or more capitalised words that are names, and single
+        English words that are a name's own English name ("Pakistan"), each only when the corpus
+        mentions it somewhere. Names in a framing ("according to ASEAN") are whose view is asked
+        and are left out."""
+        return self._read_names(question, lang)[1]
 
-        out: list[str] = []
+    def _names(self, question: str, lang: str) -> list[str]:
+        return self._read_names(question, lang)[0]
+
+    def _read_names(self, question: str, lang: str) -> tuple[list[str], list[Name]]:
+        """(names the corpus never mentions, names the question is about that it does mention)."""
+        from .names import short_forms, short_parts
+
+        missing: list[str] = []
+        about: list[Name] = []
+        for shown, english, chinese, judged in self._candidates(question, lang):
+            present = (lang == "zh" and shown in self.flat) or self._present(english, chinese)
+            if not present:
+                if judged:
+                    missing.append(shown)
+            # A name the corpus never spells out cannot be asked of its passages (a demonym
+            # CC-CEDICT renders as a people, "Chinese" -> 中国籍, or a name the report writes
+            # otherwise): only names the corpus does mention say what a passage must speak of.
+            elif all(n.shown != shown for n in about):
+                parts = short_parts(shown) if lang == "zh" else ()
+                about.append(Name(shown, frozenset(english), frozenset(chinese), frozenset(short_forms(chinese)), parts))
+        return missing, about
+
+    def _candidates(self, question: str, lang: str):
+        """(shown, English spellings, Chinese spellings, judged absent when missing) for each name of
+        the question outside a framing. Single capitalised English words are never judged absent:
+        mostly a demonym or an adjective ("Malaysian industrial capability"), a language, or a
+        name the report writes another way ("America" for 美国, "Bandung" as the 万 of 雅万高铁),
+        which no dictionary lookup can settle; the ones that are a name's own English name still
+        say what a passage must speak of."""
+        from .names import chinese_spellings, english_spellings, is_english_name, is_own_name, proper_nouns
+
         if lang == "zh":
             import rjieba
 
             table = proper_nouns()
             about = _ZH_FRAMING.sub("，", question)
-            for word in rjieba.cut(about):
-                if len(word) >= 2 and word in table and not _ZH_COUNT.match(word) and word not in self.flat:
-                    if not self._present(*chinese_spellings(word)):
-                        out.append(word)
-            return out
+            for word, start, end in rjieba.tokenize(about):
+                if len(word) >= 2 and word in table and not _ZH_COUNT.match(word) and not _straddled(about, start, end):
+                    yield (word, *chinese_spellings(word), True)
+            return
         about = _EN_FRAMING.sub(",", question)
         for run in _EN_RUN.findall(about):
             words = run.split()
             while words and words[0].lower() in _EN_OPENERS:
                 words = words[1:]
-            out += self._english_names(words, is_english_name, english_spellings)
-        return out
-
-    def _english_names(self, words: list[str], is_name, spellings) -> list[str]:
-        """Names of two or more words in a capitalised run, longest first. A single capitalised
-        word is not judged: mostly a demonym or an adjective ("Malaysian industrial capability"),
-        a language, or a name the report writes another way ("America" for 美国, "Bandung" as the
-        万 of 雅万高铁), which no dictionary lookup can settle."""
-        out: list[str] = []
-        i = 0
-        while i < len(words):
-            for j in range(min(len(words), i + 4), i + 1, -1):
-                phrase = _POSSESSIVE.sub("", " ".join(words[i:j])).strip(".,'’")
-                if phrase.lower() in _CALENDAR or not is_name(phrase):
-                    continue
-                if not self._present(*spellings(phrase)):
-                    out.append(phrase)
-                i = j
-                break
-            else:
-                i += 1
-        return out
+            i = 0
+            while i < len(words):
+                for j in range(min(len(words), i + 4), i, -1):
+                    phrase = _POSSESSIVE.sub("", " ".join(words[i:j])).strip(".,'’")
+                    if not phrase[:1].isupper() or phrase.lower() in _CALENDAR:
+                        continue
+                    if j > i + 1 and is_english_name(phrase):
+                        yield (phrase, *english_spellings(phrase), True)
+                    elif j == i + 1 and is_own_name(phrase):
+                        yield (phrase, *english_spellings(phrase), False)
+                    else:
+                        continue
+                    i = j
+                    break
+                else:
+                    i += 1

@@ -216,10 +216,7 @@ class Assistant:
         # The not-found check reads the best few passages even when fewer are asked for.
         hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion)
         grounding = grounder(q.text, q.lang)
-        if grounding.not_found:
-            reason = "the report never mentions " + ", ".join(grounding.missing)
-        else:
-            reason = unstated(q.text, q.lang, hits)
+        reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about)
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
         hits = hits[:k]

@@ -141,6 +141,14 @@ def test_a_figure_must_be_about_the_thing_counted():
     assert unstated("朝鲜半岛局势为何升温？", "zh", hits) is None  # not a number question
 
 
+def test_an_acronym_that_spells_a_pronoun_does_not_end_the_thing_counted():
+    # "US" is the country, not the pronoun "us": the thing counted is the troops.
+    assert expected_answer("How many US troops are stationed in South Korea?", "en") == Expectation("number", "troops")
+    hits = [_hit("韩国总统 6 月出席北约峰会。美韩同盟持续强化。")]
+    assert "troops" in unstated("How many US troops are stationed in South Korea?", "en", hits)
+    assert unstated("How many US troops are stationed in South Korea?", "en", [_hit("美国在韩国驻扎约 2.8 万人的部队。")]) is None
+
+
 def test_a_date_question_needs_a_date_near_the_top_of_a_passage():
     assert unstated("谈判于哪一年完成？", "zh", [_hit("建设中国—东盟自贸区 3.0 版。引导双方合作。")])
     assert unstated("倡议何时提出？", "zh", [_hit("该倡议由习近平主席在 2021 年 9 月提出。")]) is None
@@ -153,3 +161,71 @@ def test_the_report_s_own_unanswerable_figures_are_flagged(real_assistant):
     assert not real_assistant.ask("截至2022年3月，新加坡累计在华实际投资多少？").not_found
     assert not real_assistant.ask("When did Xi Jinping put forward the Global Development Initiative?").not_found
     assert real_assistant.ask("中国—东盟自贸区 3.0 版谈判于哪一年正式完成？", k=1).not_found  # checked past k
+
+
+# -- a figure or a date answers only in a passage about what the question names -----------------
+
+
+def test_a_figure_about_another_country_does_not_answer():
+    g = Grounder(["斯里兰卡陷入债务危机。美国债务规模达 31 万亿美元。"])
+    question = "How large is Sri Lanka's external debt?"
+    about = g.about(question, "en")
+    assert [n.shown for n in about] == ["Sri Lanka"]
+    other = [_hit("美国债务规模达 31 万亿美元。")]
+    assert unstated(question, "en", other) is None  # a figure for "debt", without the names
+    reason = unstated(question, "en", other, about)
+    assert reason and "Sri Lanka" in reason and "debt" in reason
+    assert unstated(question, "en", [_hit("斯里兰卡的债务约 500 亿美元。")], about) is None
+
+
+def test_a_passage_may_name_a_country_by_its_one_character_form():
+    g = Grounder(["中国与美国。美国官员 2022 年 3 次访华。"])
+    question = "How many times did US officials visit China in 2022?"
+    assert {n.shown for n in g.about(question, "en")} == {"US", "China"}
+    # 访华: 华 is China's short form; 美国 is spelled out.
+    assert unstated(question, "en", [_hit("美国官员 2022 年 3 次访华。")], g.about(question, "en")) is None
+    g = Grounder(["中国与巴基斯坦。"])
+    question = "中国向巴基斯坦提供了多少贷款？"
+    assert {n.shown for n in g.about(question, "zh")} == {"中国", "巴基斯坦"}
+    assert unstated(question, "zh", [_hit("中巴经济走廊贷款 50 亿美元。")], g.about(question, "zh")) is None
+    assert unstated(question, "zh", [_hit("中国向斯里兰卡贷款 50 亿美元。")], g.about(question, "zh"))
+
+
+def test_only_names_the_corpus_mentions_and_the_question_is_about_are_asked_of_passages():
+    g = Grounder(["巴基斯坦与中国。"])
+    # A demonym is not a name; a country the corpus never mentions cannot be asked of its passages.
+    assert g.about("How many Chinese students study in Malaysia?", "en") == []
+    assert [n.shown for n in g.about("How many people died in Pakistan's floods?", "en")] == ["Pakistan"]
+    assert g.about("According to Pakistan, how many people died?", "en") == []  # whose view
+    assert not Grounder(["东盟"])("According to Phnom Penh Post, what matters most?", "en").not_found
+
+
+# -- in a library: names the corpus mentions, but never in one document --------------------------
+
+
+def test_names_no_one_document_mentions_together_are_flagged_in_a_library():
+    library = Grounder(["2023 年中美元首在巴厘岛会晤。", "旧金山举办了一场音乐节。"])
+    g = library("报告如何评价2023年中美元首旧金山会晤？", "zh")
+    assert g.not_found and g.missing == () and set(g.apart) == {"旧金山", "2023"}
+    assert "旧金山" in g.reason and "together" in g.reason
+    assert not library("2023年中美元首在巴厘岛会晤的成果是什么？", "zh").not_found  # one document has both
+    # One document: every name it mentions is mentioned together.
+    assert not Grounder(["2023 年中美元首在巴厘岛会晤。旧金山举办了一场音乐节。"])(
+        "报告如何评价2023年中美元首旧金山会晤？", "zh").not_found
+
+
+def test_a_word_the_segmenter_could_cut_otherwise_is_not_a_name_of_the_question():
+    # 中美元首 is cut 中/美元/首; 美元 ("US dollar") is not what the question is about.
+    g = Grounder(["中美元首会晤。美元汇率上升。"])
+    assert [n.shown for n in g.about("中美元首会晤了多少次？", "zh")] == []
+    assert [n.shown for n in g.about("美元的汇率是多少？", "zh")] == ["美元"]
+
+
+
+def test_a_name_made_of_one_character_forms_is_spoken_of_by_its_parts():
+    g = Grounder(["中美关系。中国与美国。"])
+    question = "中美两国的贸易额是多少？"
+    about = g.about(question, "zh")
+    assert [n.shown for n in about] == ["中美"]
+    assert unstated(question, "zh", [_hit("中国与美国的贸易额为 6900 亿美元。")], about) is None
+    assert unstated(question, "zh", [_hit("中国与日本的贸易额为 3500 亿日元。")], about)

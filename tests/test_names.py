@@ -48,3 +48,29 @@ def test_capitals_in_a_question_give_their_countries():
     assert {"斯里兰卡", "巴基斯坦"} <= set(names.capitals_in("科伦坡与伊斯兰堡当年遭遇了怎样的困局？"))
     assert "日本" in names.capitals_in("What pact among Beijing, Tokyo and Seoul?")
     assert names.capitals_in("How did ASEAN respond?") == [] and names.capitals_in("东盟如何回应？") == []
+
+
+def test_names_carry_their_one_character_forms():
+    table = names.proper_nouns()
+    assert "日" in table["日本"].short and {"中", "华"} <= set(table["中国"].short)
+    assert "美" in table["美国"].short and "巴" in table["巴基斯坦"].short
+    assert names.short_forms(["美国", "日本", "要素"]) == {"美", "日"}
+
+
+def test_a_single_word_is_a_name_when_it_names_a_country_or_is_an_acronym_of_one():
+    assert names.is_own_name("Pakistan") and names.is_own_name("China") and names.is_own_name("ASEAN")
+    assert not names.is_own_name("Chinese") and not names.is_own_name("Malaysian") and not names.is_own_name("Western")
+
+
+def test_a_seat_of_government_stands_for_its_country():
+    # 华府 is "the US federal government" to CC-CEDICT, not a capital "of" anything.
+    en, zh = names.chinese_spellings("华府")
+    assert "美国" in zh and "US" in en
+    assert "美国" in names.english_spellings("Washington")[1]
+    assert names.capitals_in("华府如何看待东盟？") == []  # retrieval's capital -> country bridge is unchanged
+
+
+def test_a_name_of_one_character_forms_splits_into_its_parts():
+    first, second = names.short_parts("中美")
+    assert {"中", "中国"} <= first and {"美", "美国"} <= second
+    assert names.short_parts("要素") == () and names.short_parts("美") == ()
