@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,12 @@ from .text import detect_lang, has_cjk
 CANDIDATES = 50
 #: How many Chinese terms an English question borrows from its lexical expansion for the dense side.
 BRIDGE_TERMS = 8
+#: Weight of a passage's document in its dense score: cosine(question, the document's centroid)
+#: is added to the passage's own best unit similarity (`dense_scores`). Within one document it
+#: adds the same amount to every passage, so a single report (or a scope of one document) ranks
+#: exactly as without it; in a library it lets the report a question is about outrank other
+#: reports' generic passages (README, "In a library").
+FILE_PRIOR = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,50 @@ def fuse(rankings: list[list[int]], k: int = config.RRF_K, weights: list[float] 
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def dense_scores(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]:
-    """Best unit score per passage among the `depth` nearest units (a passage or one of its sentences)."""
+@dataclass(frozen=True)
+class FileCentroids:
+    """Each document's centroid (the normalised mean of its passages' vectors) and, per passage
+    position, the row of its document."""
+
+    matrix: np.ndarray  # float32 (documents, dim), L2-normalised
+    file_of: np.ndarray  # int64 (passages,), passage position -> row of `matrix`
+
+
+_CENTROIDS: dict[int, tuple[weakref.ref, FileCentroids]] = {}
+
+
+def file_centroids(index: Index) -> FileCentroids:
+    """The documents' centroids of a loaded index (computed once per index object: a pass over
+    its passage vectors, ~1 ms for the library)."""
+    key = id(index)
+    cached = _CENTROIDS.get(key)
+    if cached is not None and cached[0]() is index:
+        return cached[1]
+    n = len(index.passages)
+    sources: dict[str, int] = {}
+    file_of = np.fromiter((sources.setdefault(p.source, len(sources)) for p in index.passages), dtype=np.int64, count=n)
+    dim = index.vectors.shape[1] if index.vectors.ndim == 2 else 0
+    whole = np.flatnonzero(index.unit_sentence < 0)
+    sums = np.zeros((len(sources), dim), dtype=np.float64)
+    if len(whole) and dim:
+        np.add.at(sums, file_of[index.unit_passage[whole]], index.vectors[whole])
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    matrix = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    found = FileCentroids(matrix, file_of)
+    _CENTROIDS[key] = (weakref.ref(index, lambda _r, k=key: _CENTROIDS.pop(k, None)), found)
+    return found
+
+
+def dense_scores(index: Index, qvec: np.ndarray, depth: int, file_prior: float = FILE_PRIOR) -> dict[int, float]:
+    """Best unit score per passage among the `depth` nearest units (a passage or one of its
+    sentences), plus `file_prior` times the similarity of the question to the passage's document
+    (its centroid, `file_centroids`).
+
+    The document term is what a library needs: other reports' generic passages ("建议持续关注…",
+    a limitations paragraph) sit near many questions (hubs), while the report a question is about
+    is near it as a whole. Library, hybrid, dev English R@5 0.74 -> 0.84, MRR 0.623 -> 0.660;
+    lockbox A Chinese R@5 0.808 -> 0.885 (README, "In a library"). With one document it adds the
+    same to every passage and changes no ranking."""
     n = min(depth, index.dense.ntotal)
     if n <= 0:
         return {}
@@ -63,6 +112,11 @@ def dense_scores(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]
         p = int(index.unit_passage[uid])
         if sim > best.get(p, -2.0):
             best[p] = float(sim)
+    if file_prior and best:
+        cents = file_centroids(index)
+        if len(cents.matrix) > 1:
+            to_file = cents.matrix @ qvec.astype(np.float32)
+            best = {p: s + file_prior * float(to_file[cents.file_of[p]]) for p, s in best.items()}
     return best
 
 
