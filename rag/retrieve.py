@@ -223,15 +223,17 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     measuring what they bring (rag.evaluate's "-nobridge" rows)."""
     config.check_k(k)
     config.check_mode(mode)
-    from .expand import expand_query
+    from .expand import expand_query, sense_groups
+    from .tokens import tokenize
 
     depth = max(CANDIDATES, k)
-    tokens = expand_query(question, index.term_pairs)
+    senses = sense_groups(question, index.term_pairs)
+    tokens = expand_query(question, index.term_pairs, groups=senses)
+    groups = [g.terms for g in senses]
     extra = metonyms(question, index.lexical.vocab) if bridge else []
     if extra:
-        from .tokens import tokenize
-
         tokens = tokens + [t for w in extra for t in tokenize(w)]
+        groups += [(w,) for w in extra]
     qvec = None
     dense: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
@@ -240,7 +242,9 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []
     if mode in ("bm25", "hybrid"):
-        lexical = index.lexical.search(tokens, depth)
+        # The renderings of one English word count as one term (rag.bm25.LexicalIndex.group_weights).
+        weights = index.lexical.group_weights((g, [t for term in g for t in tokenize(term)]) for g in groups)
+        lexical = index.lexical.search(tokens, depth, weights)
 
     dense_rank = sorted(dense, key=lambda p: (-dense[p], p))[:depth]
     if mode == "dense":

@@ -100,3 +100,18 @@ def test_options_turn_the_dictionary_and_pairs_off(pairs):
 def test_empty_query_returns_nothing(pairs):
     assert expand_query("", pairs) == []
     assert expand_query("   ", pairs) == []
+
+
+def test_sense_groups_keep_each_english_word_with_its_own_renderings(pairs):
+    from rag.expand import sense_groups
+
+    groups = sense_groups("How do China and the US talk about climate change?", {})
+    keys = [g.key for g in groups]
+    assert "climate change" in keys and "US" in keys
+    assert any("气候变化" in g.terms for g in groups if g.key == "climate change")
+    assert all(1 <= len(g.terms) <= 3 for g in groups)
+    # The tokens are the question's own and the groups' terms, in the same order as before.
+    q = "What is the Indo-Pacific Economic Framework?"
+    toks = expand_query(q, pairs)
+    assert toks == expand_query(q, pairs, groups=sense_groups(q, pairs))
+    assert sense_groups("东盟的作用是什么？", pairs) == []
