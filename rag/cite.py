@@ -35,9 +35,14 @@ def page_fields(p: Passage) -> dict:
 def hit_to_dict(hit: Hit, title: str | None = None) -> dict:
     """The JSON form of a hit (the fields `rag ask --json` and the HTTP API return): its rank and
     score, the passage (`passage_to_dict`), the title of its document (its file name when it has
-    none) and the highlighted sentence."""
+    none), the highlighted sentence, and `hidden`: the absolute spans of the text that are link
+    targets or citation markers (`rag.markup.hidden_spans`), which a display may fold away; `text`
+    itself is always exactly the cited characters of the file."""
+    from .markup import hidden_spans
+
     p = hit.passage
     out = {"rank": hit.rank, "score": round(hit.score, 6), **passage_to_dict(p), "title": title if title is not None else Path(p.source).name}
+    out["hidden"] = [[p.start + s, p.start + e] for s, e in hidden_spans(p.text)]
     out.update(page_fields(p))
     if hit.highlight:
         s, e = hit.highlight

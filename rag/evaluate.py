@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from . import config
 from .errors import RagError
+from .markup import visible_length
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chunking import Passage
@@ -64,7 +65,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Rank depth of MRR and nDCG.
 DEPTH = 10
-#: How many top passages the mean passage length looks at.
+#: How many top passages the mean passage length looks at. A passage's length is what a reader
+#: reads (`rag.markup.visible_length`): link targets and citation markers, which hits list as
+#: `hidden` spans for a display to fold, are not counted (a library's Markdown reports carry a
+#: 200-character URL in nearly every sentence); the cited text and offsets stay the file's own.
 TOP_LENGTH = 5
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _DIFFICULTY_ORDER = {"easy": 0, "medium": 1, "hard": 2}
@@ -337,7 +341,7 @@ class QuestionResult:
     highlight_ok: bool | None  # None for unanswerable questions
     faithful: bool
     problems: tuple[str, ...]  # why passages are not faithful
-    top5_mean_chars: float | None  # mean length of the top-5 passages' text
+    top5_mean_chars: float | None  # mean visible length of the top-5 passages' text
     latency_ms: float
     n_hits: int
     set: str = ""  # the gold set of the case (see `gold_set`)
@@ -362,7 +366,7 @@ def score_question(
         mark = Span(top.passage.source, *top.highlight) if top is not None and top.highlight else None
         highlight_ok = mark is not None and any(highlight_matches(mark, e) for spans in evidence for e in spans)
     problems = tuple(p for p in (passage_problem(h.passage, files) for h in hits) if p)
-    top = [len(h.passage.text) for h in hits[:TOP_LENGTH]]
+    top = [visible_length(h.passage.text) for h in hits[:TOP_LENGTH]]
     return QuestionResult(
         id=case.id,
         lang=case.lang,

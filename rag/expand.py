@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from .dictionary import MAX_GLOSS_WORDS, dictionary_word, english_dictionary, lemmas, senses
 from .text import FUNCTION_WORDS, LATIN_WORD_RE, detect_lang
 from .tokens import POSSESSIVE_RE, english_key, latin_token, tokenize
 
-__all__ = ["expand_query", "expansion_terms", "DICT_CANDIDATES", "STOPWORDS"]
+__all__ = ["expand_query", "sense_groups", "SenseGroup", "DICT_CANDIDATES", "STOPWORDS"]
 
 #: Chinese words added for one English word or phrase of an English question.
 DICT_CANDIDATES = 3
@@ -32,6 +33,14 @@ _WORD_RE = re.compile(r"[A-Za-z0-9]+")
 _MAX_ACRONYM_SPAN = 10
 
 
+@dataclass(frozen=True)
+class SenseGroup:
+    """An English word or phrase of a question and the Chinese terms added for it (alternatives)."""
+
+    key: str
+    terms: tuple[str, ...]
+
+
 def _rank_candidates(words: Iterable[str]) -> list[str]:
     """Dictionary candidates, most frequent Chinese word first (rjieba's word frequencies), ties
     in dictionary order."""
@@ -43,10 +52,11 @@ def _rank_candidates(words: Iterable[str]) -> list[str]:
     return sorted(cands, key=lambda w: (-freq[w], pos[w]))
 
 
-def _dictionary_terms(words: list[str], dictionary: Mapping[str, list[str]], per_key: int) -> list[str]:
-    """Chinese words for an English word sequence: the longest phrase match first (up to four
-    words, not all stopwords), else the single word if it is not a stopword."""
-    out: list[str] = []
+def _dictionary_terms(words: list[str], dictionary: Mapping[str, list[str]], per_key: int) -> list[SenseGroup]:
+    """Chinese words for an English word sequence, one group per phrase or word: the longest
+    phrase match first (up to four words, not all stopwords), else the single word if it is not
+    a stopword."""
+    out: list[SenseGroup] = []
     i = 0
     n = len(words)
     while i < n:
@@ -58,7 +68,7 @@ def _dictionary_terms(words: list[str], dictionary: Mapping[str, list[str]], per
             for last in lemmas(words[i + size - 1]):
                 hits = dictionary.get(" ".join([*head, last]))
                 if hits:
-                    out.extend(_rank_candidates(hits)[:per_key])
+                    out.append(SenseGroup(" ".join(words[i : i + size]), tuple(_rank_candidates(hits)[:per_key])))
                     matched = size
                     break
             if matched:
@@ -70,12 +80,12 @@ def _dictionary_terms(words: list[str], dictionary: Mapping[str, list[str]], per
         if w not in STOPWORDS and not w.isdigit():
             hits = senses(w, dictionary)
             if hits:
-                out.extend(_rank_candidates(hits)[:per_key])
+                out.append(SenseGroup(w, tuple(_rank_candidates(hits)[:per_key])))
         i += 1
     return out
 
 
-def _spelled_out_acronyms(question: str, term_pairs: dict[str, set[str]]) -> list[str]:
+def _spelled_out_acronyms(question: str, term_pairs: dict[str, set[str]]) -> list[SenseGroup]:
     """Chinese terms for acronyms the question spells out: "Indo-Pacific Economic Framework"
     has the initials of the report's "IPEF", so it gets the term paired with IPEF. Initials are
     taken with and without function words ("Code of Conduct" -> COC, "Free Trade Area of the
@@ -89,7 +99,7 @@ def _spelled_out_acronyms(question: str, term_pairs: dict[str, set[str]]) -> lis
     # whole question is typed in lower case.
     cased = any(w != lw for w, lw in zip(words, low))
     name_word = [lw not in FUNCTION_WORDS and (not cased or w[0].isupper()) for w, lw in zip(words, low)]
-    out: list[str] = []
+    out: list[SenseGroup] = []
     for i in range(len(words)):
         if not name_word[i]:
             continue
@@ -104,7 +114,7 @@ def _spelled_out_acronyms(question: str, term_pairs: dict[str, set[str]]) -> lis
                 "".join(w[0] for w in span if w not in FUNCTION_WORDS),
             }:
                 if len(initials) >= 3 and initials in acronyms:
-                    out.extend(sorted(acronyms[initials]))
+                    out.append(SenseGroup(" ".join(words[i:j]), tuple(sorted(acronyms[initials]))))
     return out
 
 
@@ -113,31 +123,36 @@ def _latin_words(text: str) -> list[str]:
     return [dictionary_word(w) for w in _WORD_RE.findall(text)]
 
 
-def expansion_terms(
+def sense_groups(
     question: str,
     term_pairs: dict[str, set[str]],
     *,
     use_pairs: bool = True,
     use_dictionary: bool = True,
     per_key: int = DICT_CANDIDATES,
-) -> list[str]:
-    """The Chinese terms :func:`expand_query` adds to a question, whole and in order (report term
-    pairs, spelled-out acronyms, then CC-CEDICT renderings): what the dense side borrows
-    (`rag.retrieve.bridge_terms`), where the BM25 tokens would give it a long term's bigrams."""
-    if not question or not re.search("[A-Za-z]", question):
+) -> list[SenseGroup]:
+    """The Chinese an English word or phrase of ``question`` brings in, one group per word or
+    phrase, in the order :func:`expand_query` adds them: the report's term pairs whose English key
+    occurs in it, the terms of acronyms it spells out, and (English questions only) up to
+    ``per_key`` CC-CEDICT renderings of each phrase or content word, the most frequent first.
+
+    A group's renderings are alternatives for one word, so BM25 counts them as one term
+    (:meth:`rag.bm25.LexicalIndex.group_weights`)."""
+    if not question or not question.strip() or not re.search("[A-Za-z]", question):
         return []
-    extra: list[str] = []
+    chinese = detect_lang(question) == "zh"
+    out: list[SenseGroup] = []
     if use_pairs and term_pairs:
         # Keys and question are compared in the same normalized form ("Out-competes" ~ "out-compete").
         key_text = f" {english_key(question)} "
         for key, terms in term_pairs.items():
             norm_key = english_key(key)
             if norm_key and f" {norm_key} " in key_text:
-                extra.extend(sorted(terms))
-        extra.extend(_spelled_out_acronyms(question, term_pairs))
-    if use_dictionary and detect_lang(question) != "zh" and per_key > 0:
-        extra.extend(_dictionary_terms(_latin_words(question), english_dictionary(), per_key))
-    return extra
+                out.append(SenseGroup(key, tuple(sorted(terms))))
+        out.extend(_spelled_out_acronyms(question, term_pairs))
+    if use_dictionary and not chinese and per_key > 0:
+        out.extend(_dictionary_terms(_latin_words(question), english_dictionary(), per_key))
+    return out
 
 
 def expand_query(
@@ -147,7 +162,7 @@ def expand_query(
     use_pairs: bool = True,
     use_dictionary: bool = True,
     per_key: int = DICT_CANDIDATES,
-    terms: list[str] | None = None,
+    groups: list[SenseGroup] | None = None,
 ) -> list[str]:
     """BM25 tokens for a question.
 
@@ -155,16 +170,17 @@ def expand_query(
     knows (``COC``), the paired Chinese term is added too. An English question gets its own
     tokens (lower-case, :data:`STOPWORDS` removed), the Chinese terms from ``term_pairs`` whose
     English key occurs in it, and, for each of its phrases or content words, up to ``per_key``
-    Chinese words from CC-CEDICT (the most frequent first): the tokens of :func:`expansion_terms`.
-    The keyword options exist for measuring variants; the defaults are the measured best. `terms`
-    is what :func:`expansion_terms` gave for this question, when the caller has it already.
+    Chinese words from CC-CEDICT (the most frequent first): the tokens of :func:`sense_groups`
+    (pass ``groups`` when already computed). The keyword options exist for measuring variants;
+    the defaults are the measured best.
     """
     if not question or not question.strip():
         return []
     chinese = detect_lang(question) == "zh"
     tokens = [t for t in tokenize(question) if chinese or t not in _STOP_TOKENS]
-    if terms is None:
-        terms = expansion_terms(question, term_pairs, use_pairs=use_pairs, use_dictionary=use_dictionary, per_key=per_key)
-    for term in terms:
-        tokens.extend(tokenize(term))
+    if groups is None:
+        groups = sense_groups(question, term_pairs, use_pairs=use_pairs, use_dictionary=use_dictionary, per_key=per_key)
+    for group in groups:
+        for term in group.terms:
+            tokens.extend(tokenize(term))
     return tokens

@@ -78,6 +78,14 @@ def strip_hidden(text: str) -> str:
     return "".join(parts)
 
 
+def visible_length(text: str) -> int:
+    """Characters of text a reader reads: without link targets and citation markers (the spans
+    `hidden_spans` gives; what `max_chars` of the chunking counts). len(text) when there are none."""
+    if "](http" not in text:
+        return len(text)
+    return len(text) - sum(e - s for s, e in hidden_spans(text))
+
+
 def hidden_prefix(text: str) -> list[int] | None:
     """Hidden characters before each offset (len(text) + 1 entries), or None when nothing is hidden."""
     spans = hidden_spans(text)

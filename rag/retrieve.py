@@ -12,6 +12,7 @@ variant of rag.evaluate.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,12 @@ BRIDGE_TERMS = 8
 #: z-score units: it shares the report's title words with many questions (English ones above all:
 #: its title is in English) but states nothing, so it ranks below body text that matches as well.
 MATTER_PENALTY = 1.0
+#: Weight of a passage's document in its dense score: cosine(question, the document's centroid)
+#: is added to the passage's own best unit similarity (`dense_scores`). Within one document it
+#: adds the same amount to every passage, so a single report (or a scope of one document) ranks
+#: exactly as without it; in a library it lets the report a question is about outrank other
+#: reports' generic passages (README, "In a library").
+FILE_PRIOR = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,8 +96,50 @@ def fuse_scores(lists: Sequence[Sequence[tuple[int, float]]], weights: Sequence[
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def dense_scores(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]:
-    """Best unit score per passage among the `depth` nearest units (a passage or one of its sentences)."""
+@dataclass(frozen=True)
+class FileCentroids:
+    """Each document's centroid (the normalised mean of its passages' vectors) and, per passage
+    position, the row of its document."""
+
+    matrix: np.ndarray  # float32 (documents, dim), L2-normalised
+    file_of: np.ndarray  # int64 (passages,), passage position -> row of `matrix`
+
+
+_CENTROIDS: dict[int, tuple[weakref.ref, FileCentroids]] = {}
+
+
+def file_centroids(index: Index) -> FileCentroids:
+    """The documents' centroids of a loaded index (computed once per index object: a pass over
+    its passage vectors, ~1 ms for the library)."""
+    key = id(index)
+    cached = _CENTROIDS.get(key)
+    if cached is not None and cached[0]() is index:
+        return cached[1]
+    n = len(index.passages)
+    sources: dict[str, int] = {}
+    file_of = np.fromiter((sources.setdefault(p.source, len(sources)) for p in index.passages), dtype=np.int64, count=n)
+    dim = index.vectors.shape[1] if index.vectors.ndim == 2 else 0
+    whole = np.flatnonzero(index.unit_sentence < 0)
+    sums = np.zeros((len(sources), dim), dtype=np.float64)
+    if len(whole) and dim:
+        np.add.at(sums, file_of[index.unit_passage[whole]], index.vectors[whole])
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    matrix = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    found = FileCentroids(matrix, file_of)
+    _CENTROIDS[key] = (weakref.ref(index, lambda _r, k=key: _CENTROIDS.pop(k, None)), found)
+    return found
+
+
+def dense_scores(index: Index, qvec: np.ndarray, depth: int, file_prior: float = FILE_PRIOR) -> dict[int, float]:
+    """Best unit score per passage among the `depth` nearest units (a passage or one of its
+    sentences), plus `file_prior` times the similarity of the question to the passage's document
+    (its centroid, `file_centroids`).
+
+    The document term is what a library needs: other reports' generic passages ("建议持续关注…",
+    a limitations paragraph) sit near many questions (hubs), while the report a question is about
+    is near it as a whole. Library, hybrid, dev English R@5 0.74 -> 0.84, MRR 0.623 -> 0.660;
+    lockbox A Chinese R@5 0.808 -> 0.885 (README, "In a library"). With one document it adds the
+    same to every passage and changes no ranking."""
     n = min(depth, index.dense.ntotal)
     if n <= 0:
         return {}
@@ -102,6 +151,11 @@ def dense_scores(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]
         p = int(index.unit_passage[uid])
         if sim > best.get(p, -2.0):
             best[p] = float(sim)
+    if file_prior and best:
+        cents = file_centroids(index)
+        if len(cents.matrix) > 1:
+            to_file = cents.matrix @ qvec.astype(np.float32)
+            best = {p: s + file_prior * float(to_file[cents.file_of[p]]) for p, s in best.items()}
     return best
 
 
@@ -168,7 +222,7 @@ def definitions(index: Index, question: str) -> list[int]:
 
 def bridge_terms(terms: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[str]:
     """Chinese words of an English question's lexical expansion (report terms, CC-CEDICT:
-    `rag.expand.expansion_terms`) that the corpus uses, distinct, in expansion order.
+    `rag.expand.sense_groups`) that the corpus uses, distinct, in expansion order.
 
     e5 matches English to Chinese only loosely; appending these words to the question moves its
     vector toward the passages that use them (README, "Choices": English dense Recall@5 0.74 -> 0.94).
@@ -213,16 +267,18 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     measuring what a lever brings (rag.evaluate's "-nobridge" and "-rrf" rows)."""
     config.check_k(k)
     config.check_mode(mode)
-    from .expand import expand_query, expansion_terms
+    from .expand import expand_query, sense_groups
+    from .tokens import tokenize
 
     depth = max(CANDIDATES, k)
-    terms = expansion_terms(question, index.term_pairs)
-    tokens = expand_query(question, index.term_pairs, terms=terms)
+    senses = sense_groups(question, index.term_pairs)
+    tokens = expand_query(question, index.term_pairs, groups=senses)
+    groups = [g.terms for g in senses]
+    terms = [t for g in senses for t in g.terms]
     extra = metonyms(question, index.lexical.vocab) if bridge else []
     if extra:
-        from .tokens import tokenize
-
         tokens = tokens + [t for w in extra for t in tokenize(w)]
+        groups += [(w,) for w in extra]
     qvec = None
     dense: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
@@ -231,7 +287,9 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []
     if mode in ("bm25", "hybrid"):
-        lexical = index.lexical.search(tokens, depth)
+        # The renderings of one English word count as one term (rag.bm25.LexicalIndex.group_weights).
+        weights = index.lexical.group_weights((g, [t for term in g for t in tokenize(term)]) for g in groups)
+        lexical = index.lexical.search(tokens, depth, weights)
 
     dense_ranked = [(p, dense[p]) for p in sorted(dense, key=lambda p: (-dense[p], p))[:depth]]
     if mode == "dense":

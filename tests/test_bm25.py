@@ -169,3 +169,20 @@ def test_length_is_normalised_per_file_when_groups_are_given():
     # One file: exactly the corpus-wide normalisation.
     one = LexicalIndex.build(texts, groups=["x"] * len(texts))
     assert np.array_equal(one.scores, plain.scores) and np.array_equal(one.doc_ids, plain.doc_ids)
+
+
+def test_the_renderings_of_one_word_count_as_one_term():
+    # "security" -> 安全 (common: most passages) or 安保 (rare: one passage of another report).
+    texts = ["地区安全形势", "安全合作", "经济安全", "能源安全", "安全对话", "球场安保人员", "天气晴朗"]
+    index = LexicalIndex.build(texts)
+    query = tokenize("安全 安保")
+    assert index.search(query, 1)[0][0] == 5  # alone, the rare sense is the most telling word
+    weights = index.group_weights([(("安全", "安保"), query)])
+    assert 0 < weights["安保"] < weights["安全"] < 1  # the rarer sense is scaled down most
+    # One term's IDF: that of the passages holding either rendering.
+    assert index.doc_freq(["安全", "安保"]) == 6
+    assert weights["安保"] == pytest.approx(index.idf(6) / index.idf(1))
+    scores = index.score(query, weights)
+    assert scores[5] <= max(scores[:5])
+    assert index.search(query, 1, weights)[0][0] != 5
+    assert index.group_weights([(("不存在",), ["不存在"])]) == {}  # a group no passage holds changes nothing

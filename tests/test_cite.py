@@ -69,3 +69,19 @@ def test_passage_json_round_trips_and_a_hit_carries_it(corpus):
     assert passage_from_dict(hit) == p and (hit["rank"], hit["score"]) == (1, 0.5)
     s, e = p.sentences[0]
     assert hit["highlight"] == {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}
+
+
+def test_a_hit_lists_its_link_targets_as_absolute_spans_and_keeps_the_cited_text_exact(tmp_path):
+    from rag.corpus import load_corpus
+
+    url = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZIYQGMfIm1bXH"
+    (tmp_path / "r.md").write_text(f"# 报告\n\n## 经济\n\n经济增长5%左右 [sina]({url})。详见[统计公报]({url})。\n", encoding="utf-8")
+    doc = load_corpus(tmp_path)[0]
+    p = next(p for p in split_passages(doc, ChunkSettings()) if "经济增长" in p.text)
+    hit = hit_to_dict(Hit(passage=p, score=0.5, rank=1, sentences=p.sentences))
+    assert hit["text"] == doc.text[hit["start"] : hit["end"]]  # the citation is the file's own text
+    hidden = "".join(doc.text[s:e] for s, e in hit["hidden"])
+    assert hidden.count(url) == 2 and "统计公报" not in hidden and "经济" not in hidden
+    assert all(p.start <= s < e <= p.end for s, e in hit["hidden"])
+    folded = "".join(c for i, c in enumerate(doc.text[p.start : p.end]) if not any(s <= p.start + i < e for s, e in hit["hidden"]))
+    assert url not in folded and "统计公报" in folded and "经济增长5%左右" in folded

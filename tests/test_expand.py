@@ -102,14 +102,31 @@ def test_empty_query_returns_nothing(pairs):
     assert expand_query("   ", pairs) == []
 
 
-def test_expansion_terms_are_the_whole_chinese_terms_whose_tokens_expand_query_adds(pairs):
-    from rag.expand import expansion_terms
+def test_sense_groups_hold_the_whole_chinese_terms_whose_tokens_expand_query_adds(pairs):
+    from rag.expand import sense_groups
+
+    def expansion_terms(q, pairs):
+        return [t for g in sense_groups(q, pairs) for t in g.terms]
 
     q = "When did ASEAN agree to a comprehensive strategic partnership?"
     terms = expansion_terms(q, pairs)
     assert "东盟" in terms and all(any("\u4e00" <= c <= "\u9fff" for c in t) for t in terms)
-    assert expand_query(q, pairs) == expand_query(q, pairs, terms=terms)
     tokens = set(expand_query(q, pairs))
     assert all(set(tokenize(t)) <= tokens for t in terms)
     assert expansion_terms("东盟的中心地位是什么？", pairs) == []  # nothing to bridge
     assert expansion_terms("COC磋商进展如何？", pairs) == ["南海行为准则"]  # the report's own pair
+
+
+def test_sense_groups_keep_each_english_word_with_its_own_renderings(pairs):
+    from rag.expand import sense_groups
+
+    groups = sense_groups("How do China and the US talk about climate change?", {})
+    keys = [g.key for g in groups]
+    assert "climate change" in keys and "US" in keys
+    assert any("气候变化" in g.terms for g in groups if g.key == "climate change")
+    assert all(1 <= len(g.terms) <= 3 for g in groups)
+    # The tokens are the question's own and the groups' terms, in the same order as before.
+    q = "What is the Indo-Pacific Economic Framework?"
+    toks = expand_query(q, pairs)
+    assert toks == expand_query(q, pairs, groups=sense_groups(q, pairs))
+    assert sense_groups("东盟的作用是什么？", pairs) == []

@@ -50,3 +50,11 @@ def test_front_matter_fields_and_span():
 def test_a_sentence_with_a_colon_is_no_header():
     assert front_matter("注意：本报告仅供参考。\n说明：数据来自公开渠道。\n\n正文。") is None
     assert front_matter("# 标题\n\n日期: 2025\n主题: x\n") is None
+
+
+def test_visible_length_counts_what_a_reader_reads():
+    from rag.markup import visible_length
+
+    text = f"经济增长5%左右 [sina]({URL1})。详见[国家统计局公报]({URL2})。"
+    assert visible_length(text) == len(strip_hidden(text)) == len("经济增长5%左右。详见国家统计局公报。")
+    assert visible_length("没有链接的句子。") == len("没有链接的句子。")

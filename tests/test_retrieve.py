@@ -182,3 +182,53 @@ def test_hybrid_fusion_weighs_dense_by_the_questions_language(hash_assistant, mo
     assert seen == [[config.DENSE_WEIGHT["zh"], 1 - config.DENSE_WEIGHT["zh"]],
                     [config.DENSE_WEIGHT["en"], 1 - config.DENSE_WEIGHT["en"]]]
     assert config.DENSE_WEIGHT["en"] > config.DENSE_WEIGHT["zh"]  # English BM25 runs on dictionary renderings
+
+
+class _TinyIndex:
+    """What `dense_scores` reads of an index: passages (their sources), unit rows, vectors, FAISS."""
+
+    def __init__(self, sources, vectors):
+        import faiss
+        import numpy as np
+        from types import SimpleNamespace
+
+        self.passages = [SimpleNamespace(source=s) for s in sources]
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self.vectors /= np.linalg.norm(self.vectors, axis=1, keepdims=True)
+        self.unit_passage = np.arange(len(sources), dtype=np.int32)
+        self.unit_sentence = np.full(len(sources), -1, dtype=np.int32)
+        self.dense = faiss.IndexFlatIP(self.vectors.shape[1])
+        self.dense.add(self.vectors)
+
+
+def _unit(v):
+    import numpy as np
+
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_document_prior_lets_the_report_about_the_question_outrank_another_reports_hub():
+    from rag.retrieve import dense_scores
+
+    # Report a.md is about the question as a whole; b.md is about something else but has one
+    # generic passage (a hub) that is the single nearest passage to the question.
+    index = _TinyIndex(
+        ["a.md", "a.md", "a.md", "b.md", "b.md", "b.md"],
+        [[0.8, 0.0, 0.6], [0.8, 0.0, -0.6], [0.7, 0.0, 0.71], [0.9, 0.436, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]],
+    )
+    q = _unit([1.0, 0.0, 0.0])
+    plain = dense_scores(index, q, 6, file_prior=0.0)
+    assert max(plain, key=plain.get) == 3  # without the prior, b.md's hub wins
+    scored = dense_scores(index, q, 6, file_prior=1.0)
+    assert max(scored, key=scored.get) in (0, 1, 2)
+    # The prior is one amount per document: the order within a document does not change.
+    assert sorted((0, 1, 2), key=plain.get) == sorted((0, 1, 2), key=scored.get)
+
+
+def test_document_prior_changes_nothing_with_one_document():
+    from rag.retrieve import dense_scores
+
+    index = _TinyIndex(["a.md"] * 4, [[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0], [0.5, 0.5, 0.7]])
+    q = _unit([0.9, 0.3, 0.1])
+    assert dense_scores(index, q, 4, file_prior=1.0) == dense_scores(index, q, 4, file_prior=0.0)
