@@ -27,16 +27,18 @@ Pointer rows are only ever inserted (the newest complete one wins), never update
 BM25 (exactly rag.lexical.LexicalIndex: Lucene idf, k1 1.5, b 0.75, the project's tokens):
 
 * Document side: a passage's sparse vector holds ``tf / (tf + k1·(1 − b + b·dl/ref))`` per term,
-  with ``ref`` the library's average length when that file was written (kept in its file record).
+  with ``ref`` the mean passage length of the passage's OWN file (kept in its file record): length
+  is normalised per file, as rag.bm25.LexicalIndex.from_counts(groups=sources) does for the FAISS
+  path. A file's mean never changes while the file does not, so stored weights never go stale
+  when other reports come and go (no rewriting, no drift).
 * Query side: ``qtf · idf(t)``, idf from document frequencies summed client-side over the visible
-  file records (each file stores its own df vector), so adding a report writes only its own rows.
-* The average length drifts as reports come and go, so stored weights are slightly off for files
-  written earlier. Milvus' sparse IP search only *proposes* candidates; the client rescores them
-  exactly (tf is recovered from the stored weight, dl is stored) with today's avgdl. Because
-  ``w_now / w_ref ≤ max(1, avgdl_now / ref)`` for every term, the exact score of any passage not
-  yet fetched is at most ``H · (lowest proposed score)``; the client fetches more until the k-th
-  exact score beats that bound. Results are therefore exactly BM25 over the whole library, always;
-  drift only costs a larger candidate pool (measured in benchmarks/README.md).
+  file records (each file stores its own df vector), so adding a report writes only its own rows;
+  a scope (``--doc``) sums only its files' vectors, as the FAISS path's scoped index does.
+* Milvus' sparse IP search *proposes* candidates (float32 weights); the client rescores them
+  exactly as the FAISS path does (tf recovered from the stored weight, dl stored; float32
+  per-term scores summed in the query's token order), so scores, and therefore ties, are
+  bit-for-bit those of LexicalIndex. The client fetches more candidates until the k-th exact
+  score beats the lowest proposed one (with float slack), so nothing Milvus ranked lower is missed.
 
 Tokens -> sparse dimension ids: a vocabulary stored in Milvus (ids 1, 2, … assigned by the writer,
 never reused), not a hash: a 32-bit hash (Milvus' sparse index limit) of ~300k library tokens has
@@ -76,7 +78,7 @@ from . import FileData, FileRecord, UpdateSummary
 __all__ = ["MilvusStore", "INDEX", "SUPPORTED_INDEXES", "escape", "is_lite"]
 
 #: Bump when what is written changes (rows, weights, layout): it is part of the collection name.
-FORMAT = 1
+FORMAT = 2  # 2: BM25 length normalised per file
 
 #: The ONE index configuration. Dense vectors are L2-normalised, so inner product = cosine.
 INDEX: dict = {
@@ -176,6 +178,13 @@ def _saturation(tf: np.ndarray | float, dl: float, avgdl: float):
     return tf / (tf + K1 * (1.0 - B + B * dl / avgdl))
 
 
+def _file_mean(counts: list[dict[str, int]]) -> float:
+    """The mean passage length of one file, computed as rag.bm25.LexicalIndex.from_counts does
+    (numpy float64 mean; 1.0 for a file without tokens), so the weights are the FAISS path's."""
+    lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
+    return float(lengths.mean()) if len(lengths) and lengths.sum() > 0 else 1.0
+
+
 def _idf(n: int, df: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
@@ -212,8 +221,24 @@ class _State:
     df: np.ndarray  # float64 (next_term,): document frequency per term id
     n_docs: int
     avgdl: float
-    ref: dict[int, float]  # gen -> the avgdl that gen's weights were written with
-    drift: float  # max over files of max(1, avgdl / ref): the rescoring bound's factor
+    ref: dict[int, float]  # gen -> the mean passage length of that gen's file (its weights' normaliser)
+    drift: float  # the rescoring bound's factor: 1.0 (per-file weights are exact); kept for old figures
+    file_df: dict[str, tuple[np.ndarray, np.ndarray]]  # source -> (term ids, document frequencies)
+
+    def stats(self, sources: Collection[str] | None = None) -> tuple[int, np.ndarray]:
+        """(passages, df per term id) over the library, or over `sources` only (a scope)."""
+        if sources is None:
+            return self.n_docs, self.df
+        df = np.zeros_like(self.df)
+        n = 0
+        for s in sources:
+            f = self.files.get(s)
+            if f is None:
+                continue
+            n += int(f["passages"])
+            ids, vals = self.file_df[s]
+            np.add.at(df, ids, vals)
+        return n, df
 
     def visible(self) -> str:
         expr = f"gen < {self.next_gen}"
@@ -253,10 +278,10 @@ class MilvusStore:
         self.index = json.loads(json.dumps(index or INDEX))
         _validate_index(self.index, self.lite)  # before anything is written, even a connection
         self.key = _embedding_key(self.dependencies)
-        self.prefix = collection or _collection_prefix(_model_slug(model), model, self.key)
+        self.prefix = collection or config.milvus_collection() or _collection_prefix(_model_slug(model), model, self.key)
         self.names = {k: f"{self.prefix}_{k}" for k in ("units", "passages", "terms", "meta")}
         self._client = _connect(self.uri, config.milvus_token() if token is None else token,
-                                config.MILVUS_TIMEOUT if timeout is None else timeout)
+                                config.milvus_timeout() if timeout is None else timeout)
         self._lock = threading.Lock()
         self._state_cache: _State | None = None
         self._loaded = False
@@ -357,7 +382,7 @@ class MilvusStore:
             return cached
         self._check_info(data["info"])
         st = _State(version, int(data["next_gen"]), int(data["next_term"]), [int(g) for g in data["retired"]],
-                    data["info"], {}, np.zeros(0), 0, 1.0, {}, 1.0)
+                    data["info"], {}, np.zeros(0), 0, 1.0, {}, 1.0, {})
         rows = self._client.query(self.names["meta"], filter=f'kind == "file" and {st.visible()}',
                                   output_fields=["gen", "source", "data", "df"])
         df = np.zeros(st.next_term, dtype=np.float64)
@@ -370,11 +395,14 @@ class MilvusStore:
                 ids = np.fromiter((int(i) for i in vec), dtype=np.int64, count=len(vec))
                 vals = np.fromiter((float(v) for v in vec.values()), dtype=np.float64, count=len(vec))
                 keep = (ids > 0) & (ids < st.next_term)
+                st.file_df[r["source"]] = (ids[keep], np.rint(vals[keep]))
                 np.add.at(df, ids[keep], np.rint(vals[keep]))
+            else:
+                st.file_df[r["source"]] = (np.zeros(0, np.int64), np.zeros(0))
         st.files = dict(sorted(st.files.items()))
         st.df = df
         st.n_docs, st.avgdl = _stats(st.files)
-        st.drift = max([1.0] + [st.avgdl / r for r in st.ref.values() if r > 0])
+        st.drift = 1.0
         self._state_cache = st
         return st
 
@@ -435,16 +463,10 @@ class MilvusStore:
             for s in list(remove) + [fd.source for fd in add]:
                 if s in files:
                     retire.append(int(files.pop(s)["gen"]))
-            added_docs = sum(len(fd.passages) for fd in add)
-            added_dl = sum(sum(c.values()) for fd in add for c in fd.term_counts)
-            n = sum(int(f["passages"]) for f in files.values()) + added_docs
-            dl = sum(int(f["dl"]) for f in files.values()) + added_dl
-            ref = dl / n if n and dl > 0 else 1.0
-
             ids, next_term = self._assign_terms({t for fd in add for c in fd.term_counts for t in c}, st.next_term)
             gen = st.next_gen
             for fd in add:
-                self._write_file(fd, gen, ids, ref)
+                self._write_file(fd, gen, ids)
                 gen += 1
             if self.lite:  # seal the new rows so Lite indexes them now, not at the first questions
                 for key in ("units", "passages"):
@@ -528,8 +550,9 @@ class MilvusStore:
         self._terms_end = next_term
         return {t: self._terms[t] for t in tokens}, next_term
 
-    def _write_file(self, fd: FileData, gen: int, ids: dict[str, int], ref: float) -> None:
+    def _write_file(self, fd: FileData, gen: int, ids: dict[str, int]) -> None:
         c, base = self._client, gen << 32
+        ref = _file_mean(fd.term_counts)
         units = [{"pk": base + i, "gen": gen, "source": fd.source, "pid": fd.passages[int(o[0])].id, "n": int(o[0]),
                   "sentence": int(o[1]), "vec": v} for i, (o, v) in enumerate(zip(fd.unit_owner.tolist(), np.asarray(fd.vectors, np.float32).tolist()))]
         for i in range(0, len(units), _BATCH):
@@ -563,12 +586,9 @@ class MilvusStore:
         st = self._state()
         if depth <= 0 or (sources is not None and not sources) or not st.files:
             return []
-        q = np.asarray(qvec, dtype=np.float32).reshape(-1).tolist()
-        expr = self._filter(st, sources)
         limit = min(depth * 4, _MAX_LIMIT)
         while True:
-            hits = self._client.search(self.names["units"], data=[q], anns_field="vec", limit=limit, filter=expr,
-                                       output_fields=["pid", "source", "n"], search_params=self._dense_params(limit))[0]
+            hits = self._units(st, qvec, limit, sources)
             best: dict[str, tuple[float, str, int]] = {}
             for h in hits:
                 e = h["entity"]
@@ -583,6 +603,13 @@ class MilvusStore:
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[1][2]))[:depth]
         return [(pid, v[0]) for pid, v in ranked]
 
+    def _units(self, st: _State, qvec: np.ndarray, limit: int, sources: Collection[str] | None = None) -> list[dict]:
+        """The `limit` units nearest to `qvec` (HNSW/IP): Milvus hits with pid, source and n."""
+        q = np.asarray(qvec, dtype=np.float32).reshape(-1).tolist()
+        return self._client.search(self.names["units"], data=[q], anns_field="vec", limit=min(limit, _MAX_LIMIT),
+                                   filter=self._filter(st, sources), output_fields=["pid", "source", "n"],
+                                   search_params=self._dense_params(min(limit, _MAX_LIMIT)))[0]
+
     def _dense_params(self, limit: int) -> dict:
         params = dict(self.index.get("dense_search") or {})
         if self.index["dense"]["index_type"].upper().startswith("HNSW"):
@@ -594,24 +621,29 @@ class MilvusStore:
         return {t: self._terms[t] for t in tokens if t in self._terms and self._terms[t] < st.next_term}
 
     def search_lexical(self, tokens: list[str], depth: int, sources: Collection[str] | None = None) -> list[tuple[str, float]]:
-        """BM25 (k1 1.5, b 0.75) with IDF and average length over the WHOLE library, filtered by
-        sources; scores equal rag.lexical.LexicalIndex's over the same passages."""
-        st = self._state()
+        """BM25 (k1 1.5, b 0.75, length normalised per file) with IDF over the WHOLE library,
+        filtered by sources; scores equal rag.bm25.LexicalIndex's over the same passages."""
+        return self._search_lexical(self._state(), tokens, depth, sources)
+
+    def _search_lexical(self, st: _State, tokens: list[str], depth: int, sources: Collection[str] | None = None,
+                        idf_sources: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """search_lexical on one state; IDF over `idf_sources` (a scope) instead of the library if given."""
         self.last_lexical_candidates = 0
-        if depth <= 0 or not tokens or st.n_docs == 0 or (sources is not None and not sources):
+        n_docs, df = st.stats(idf_sources)
+        if depth <= 0 or not tokens or n_docs == 0 or (sources is not None and not sources):
             return []
-        query = self._lexical_query(st, tokens)
+        query = self._lexical_query(st, tokens, n_docs, df)
         if not query:
             return []
         expr = self._filter(st, sources)
-        bound = st.drift * (1.0 + _FLOAT_SLACK)
+        bound = 1.0 + _FLOAT_SLACK
         limit = min(max(2 * depth, depth + 20), _MAX_LIMIT)
         while True:
             hits = self._propose(query, expr, limit)
             scored = []
             for h in hits:
                 e = h["entity"]
-                s = self._exact(query, e["sparse"], int(e["dl"]), st.ref.get(int(e["gen"]), st.avgdl), st.avgdl)
+                s = self._exact(query, e["sparse"], int(e["dl"]), st.ref.get(int(e["gen"]), 1.0))
                 if s > 0:
                     scored.append((-s, e["source"], int(e["n"]), e["pid"]))
             scored.sort()
@@ -623,46 +655,50 @@ class MilvusStore:
         self.last_lexical_candidates = len(hits)
         return [(pid, -neg) for neg, _, _, pid in scored[:depth]]
 
-    def _lexical_query(self, st: _State, tokens: list[str]) -> dict[int, float]:
-        """The query side of BM25 as a sparse vector: qtf · idf per known term id."""
+    def _lexical_query(self, st: _State, tokens: list[str], n_docs: int, df: np.ndarray) -> dict[int, tuple[int, float]]:
+        """The query side of BM25: term id -> (qtf, idf), in the order of the question's tokens."""
         qtf = Counter(tokens)
         ids = self._query_ids(st, sorted(qtf))
-        query: dict[int, float] = {}
+        query: dict[int, tuple[int, float]] = {}
         for t, c in qtf.items():
             i = ids.get(t)
-            if i is None or i >= len(st.df) or st.df[i] <= 0:
+            if i is None or i >= len(df) or df[i] <= 0:
                 continue
-            query[i] = c * _idf(st.n_docs, int(st.df[i]))
+            query[i] = (c, _idf(n_docs, int(df[i])))
         return query
 
-    def _propose(self, query: dict[int, float], expr: str, limit: int) -> list[dict]:
-        """Milvus' sparse inner-product ranking (weights of each row's write time): candidates."""
-        return self._client.search(self.names["passages"], data=[query], anns_field="sparse", limit=limit, filter=expr,
+    def _propose(self, query: dict[int, tuple[int, float]], expr: str, limit: int) -> list[dict]:
+        """Milvus' sparse inner-product ranking (the stored weights, float32): candidates."""
+        data = {i: c * idf for i, (c, idf) in query.items()}
+        return self._client.search(self.names["passages"], data=[data], anns_field="sparse", limit=limit, filter=expr,
                                    output_fields=["pid", "source", "n", "dl", "gen", "sparse"],
                                    search_params={"metric_type": "IP", "params": {}})[0]
 
     @staticmethod
-    def _exact(query: dict[int, float], sparse: dict, dl: int, ref: float, avgdl: float) -> float:
-        """Exact BM25 of one passage: tf recovered from the weight it was written with."""
-        k_ref = K1 * (1.0 - B + B * dl / ref)
-        k_now = K1 * (1.0 - B + B * dl / avgdl)
-        score = 0.0
-        for i, qw in query.items():
+    def _exact(query: dict[int, tuple[int, float]], sparse: dict, dl: int, ref: float) -> float:
+        """Exact BM25 of one passage, computed as rag.bm25.LexicalIndex does (float32 per-term
+        scores ``idf·tf/(tf + norm)``, times qtf, summed in float32 in the query's order): tf is
+        recovered from the stored weight, the norm from the passage's length and its file's mean."""
+        norm = K1 * (1.0 - B + B * np.float64(dl) / np.float64(ref))
+        score = np.float32(0.0)
+        for i, (qtf, idf) in query.items():
             w = sparse.get(i)
             if w is None:
                 w = sparse.get(str(i))
             if not w:
                 continue
-            tf = round(w * k_ref / (1.0 - w))
-            score += qw * tf / (tf + k_now)
-        return score
+            tf = round(w * norm / (1.0 - w))
+            score = np.float32(score + np.float32(qtf) * np.float32(idf * tf / (tf + norm)))
+        return float(score)
 
     # -- the seam: reading passages ---------------------------------------------------------------
     def passages(self, ids: list[str]) -> list[Passage]:
         """The passages of these ids, in this order (text, offsets, lines, sections from Milvus)."""
         if not ids:
             return []
-        st = self._state()
+        return self._passages(self._state(), ids)
+
+    def _passages(self, st: _State, ids: list[str]) -> list[Passage]:
         rows = self._client.query(self.names["passages"], filter=f"pid in {_str_list(sorted(set(ids)))} and {st.visible()}",
                                   output_fields=["pid", "data"])
         by_id = {r["pid"]: _passage_from(r["data"]) for r in rows}
@@ -673,7 +709,9 @@ class MilvusStore:
 
     def unit_vectors(self, passage_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(sentence numbers, their vectors) of one passage, for ranking a hit's sentences."""
-        st = self._state()
+        return self._unit_vectors(self._state(), passage_id)
+
+    def _unit_vectors(self, st: _State, passage_id: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self._client.query(self.names["units"], filter=f"pid == {escape(passage_id)} and sentence >= 0 and {st.visible()}",
                                   output_fields=["sentence", "vec"])
         rows.sort(key=lambda r: int(r["sentence"]))
