@@ -1,4 +1,4 @@
-"""Ranking passages for a question: dense (FAISS), lexical (BM25), and their fusion (RRF)."""
+"""Ranking passages for a question: dense (FAISS or Milvus), lexical (BM25), and their fusion (RRF)."""
 
 from __future__ import annotations
 
@@ -51,19 +51,9 @@ def fuse(rankings: list[list[int]], k: int = config.RRF_K, weights: list[float] 
 
 
 def dense_scores(index: Index, qvec: np.ndarray, depth: int) -> dict[int, float]:
-    """Best unit score per passage among the `depth` nearest units (a passage or one of its sentences)."""
-    n = min(depth, index.dense.ntotal)
-    if n <= 0:
-        return {}
-    sims, ids = index.dense.search(qvec.reshape(1, -1).astype(np.float32), n)
-    best: dict[int, float] = {}
-    for sim, uid in zip(sims[0], ids[0]):
-        if uid < 0:
-            continue
-        p = int(index.unit_passage[uid])
-        if sim > best.get(p, -2.0):
-            best[p] = float(sim)
-    return best
+    """Best unit score per passage among the `depth` nearest units (a passage or one of its sentences);
+    the index answers (FAISS, or the Milvus store: `rag.store`)."""
+    return index.dense_scores(qvec, depth)
 
 
 def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens: list[str] | None = None) -> tuple[tuple[int, int], ...]:
@@ -76,13 +66,10 @@ def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens:
     if len(spans) <= 1:
         return tuple(spans)
     if qvec is not None:
-        # A passage's units are contiguous rows (written passage by passage): find them by bisection,
-        # not by scanning every unit of the index for each hit.
-        lo, hi = np.searchsorted(index.unit_passage, [position, position + 1])
-        units = lo + np.flatnonzero(index.unit_sentence[lo:hi] >= 0)
-        if len(units):
-            sims = index.vectors[units] @ qvec
-            order = [int(index.unit_sentence[units[i]]) for i in np.argsort(-sims, kind="stable")]
+        sentence, vectors = index.sentence_vectors(position)
+        if len(sentence):
+            sims = vectors @ qvec
+            order = [int(sentence[i]) for i in np.argsort(-sims, kind="stable")]
             rest = sorted(set(range(len(spans))) - set(order))
             return tuple(spans[i] for i in order + rest)
     if tokens:

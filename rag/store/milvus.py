@@ -75,7 +75,7 @@ from ..errors import IndexMissingError, InvalidArgumentError, StoreError
 from ..bm25 import B, K1
 from . import FileData, FileRecord, UpdateSummary
 
-__all__ = ["MilvusStore", "INDEX", "SUPPORTED_INDEXES", "escape", "is_lite"]
+__all__ = ["MilvusStore", "MilvusIndex", "INDEX", "index_config", "SUPPORTED_INDEXES", "escape", "is_lite"]
 
 #: Bump when what is written changes (rows, weights, layout): it is part of the collection name.
 FORMAT = 2  # 2: BM25 length normalised per file
@@ -98,6 +98,27 @@ SUPPORTED_INDEXES = {
         "sparse": {"SPARSE_INVERTED_INDEX", "SPARSE_WAND", "AUTOINDEX"},
     },
 }
+
+#: `--index-type` (the FAISS names) -> the Milvus dense index; a Milvus name (IVF_FLAT, DISKANN, …) is taken as is.
+_INDEX_TYPES = {"auto": "HNSW", "hnsw": "HNSW", "flat": "FLAT", "ivfpq": "IVF_PQ"}
+_INDEX_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 128}, "IVF_PQ": {"nlist": 128, "m": 48, "nbits": 8},
+                 "IVF_SQ8": {"nlist": 128}}
+
+
+def index_config(index_type: str = "auto") -> dict:
+    """The ONE index configuration (:data:`INDEX`) with the dense index `rag index --index-type`
+    names; checked against the target (Lite or server) when the store is opened, before any write."""
+    kind = _INDEX_TYPES.get(index_type, index_type.upper() if isinstance(index_type, str) else "")
+    known = SUPPORTED_INDEXES["server"]["dense"]
+    if kind not in known:
+        raise StoreError(f"unknown index type {index_type!r}: use auto, flat, hnsw or ivfpq, or a Milvus index type "
+                         f"({', '.join(sorted(known))})")
+    out = json.loads(json.dumps(INDEX))
+    if kind != "HNSW":
+        out["dense"] = {"index_type": kind, "metric_type": "IP", "params": dict(_INDEX_PARAMS.get(kind, {}))}
+        out["dense_search"] = {"nprobe": 32} if kind.startswith("IVF") else {}
+    return out
+
 
 _MAX_LIMIT = 16384  # Milvus' largest top-k
 _BATCH = 1000  # rows per insert call
@@ -611,8 +632,9 @@ class MilvusStore:
                                    search_params=self._dense_params(min(limit, _MAX_LIMIT)))[0]
 
     def _dense_params(self, limit: int) -> dict:
-        params = dict(self.index.get("dense_search") or {})
-        if self.index["dense"]["index_type"].upper().startswith("HNSW"):
+        spec = (self._state_cache.info.get("index") if self._state_cache else None) or self.index  # as built
+        params = dict(spec.get("dense_search") or {})
+        if spec["dense"]["index_type"].upper().startswith("HNSW"):
             params["ef"] = max(int(params.get("ef", 0)), limit)
         return {"metric_type": "IP", "params": params}
 
@@ -827,3 +849,200 @@ def _lite_locked(path: Path) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------
+# What retrieval reads from an index, served by Milvus
+
+
+class MilvusIndex:
+    """What rag.retrieve, rag.assistant and rag.server read from an index (as the FAISS path's
+    `rag.store.faiss.Index`), served by a MilvusStore: one pointer version of the library, or a
+    scope (`--doc`) of it. No local file is read: passages (text, offsets, lines, section paths),
+    vectors, the BM25 vocabulary and statistics and the term pairs all come from Milvus.
+
+    Positions number the passages as the FAISS index does (files by source, passages in order),
+    so rankings, ties and scores are the FAISS path's: dense search asks for as many units as
+    FAISS does and keeps each passage's best; BM25 is exact (see the module docstring); a scope
+    has its own IDF (its files' document frequencies) while length stays normalised per file,
+    as `rag.scope.scoped_index` builds it. Passages are read on demand and kept.
+    """
+
+    def __init__(self, store: MilvusStore, sources: Collection[str] | None = None, state: _State | None = None) -> None:
+        st = state or _guard(store, lambda: store._state())
+        self.store = store
+        self.state = st
+        self.version = st.version
+        chosen = sorted(st.files) if sources is None else sorted(s for s in set(sources) if s in st.files)
+        self.sources = None if sources is None else frozenset(chosen)
+        self.ranges: dict[str, tuple[int, int, int, int]] = {}
+        p = u = 0
+        for s in chosen:
+            f = st.files[s]
+            self.ranges[s] = (p, p + int(f["passages"]), u, u + int(f["units"]))
+            p += int(f["passages"])
+            u += int(f["units"])
+        self._order = chosen
+        self._starts = np.array([self.ranges[s][0] for s in chosen] + [p], dtype=np.int64)
+        self.n_docs, self._df = st.stats(self.sources)
+        self.n_units = u
+        pairs: dict[str, set[str]] = {}
+        for s in chosen:
+            for k, v in st.files[s].get("term_pairs", {}).items():
+                pairs.setdefault(k, set()).update(v)
+        self.term_pairs = pairs
+        self.passages = _Passages(self)
+        self.lexical = _Lexical(self)
+        from .faiss import Manifest
+
+        kind = str(st.info.get("index", {}).get("dense", {}).get("index_type", "HNSW"))
+        self.manifest = Manifest(
+            format=FORMAT, model=st.info.get("model", store.model), dim=int(st.info.get("dim", 0)), passages=p, units=u,
+            corpus={s: st.files[s]["sha256"] for s in chosen}, dependencies=dict(st.info.get("dependencies") or {}),
+            files={s: {"passages": int(st.files[s]["passages"]), "units": int(st.files[s]["units"]),
+                       "embedding_digest": st.files[s].get("embedding", ""), "lexical_digest": st.files[s].get("lexical", "")}
+                   for s in chosen},
+            checksums={}, index_type=f"milvus {kind.lower()}", build_seconds=0.0, created="", summary="",
+        )
+        self.path = Path(f"{store.prefix}@v{st.version}")  # names the version (healthz, scope cache keys)
+        self._filter_sources = None if sources is None else chosen
+
+    # -- positions <-> passage ids ----------------------------------------------------------------
+    def position(self, pid: str) -> int:
+        source, _, n = pid.rpartition("#")
+        lo, hi, _, _ = self.ranges[source]
+        pos = lo + int(n) - 1
+        if not lo <= pos < hi:
+            raise KeyError(pid)
+        return pos
+
+    def pid(self, pos: int) -> str:
+        i = int(np.searchsorted(self._starts, pos, side="right")) - 1
+        if not 0 <= pos < int(self._starts[-1]) or i < 0:
+            raise IndexError(pos)
+        source = self._order[i]
+        return f"{source}#{pos - self.ranges[source][0] + 1}"
+
+    def current(self) -> bool:
+        """Whether this is still the store's newest version (one small query)."""
+        ptr = _guard(self.store, self.store._pointer)
+        return ptr is not None and ptr[0] == self.version
+
+    def restrict(self, sources: Collection[str]) -> "MilvusIndex":
+        """The same version restricted to `sources` (a `--doc` scope): a Milvus filter."""
+        return MilvusIndex(self.store, sources, self.state)
+
+    # -- what retrieval reads ---------------------------------------------------------------------
+    def dense_scores(self, qvec: np.ndarray, depth: int) -> dict[int, float]:
+        """Best unit score per passage among the `depth` nearest units (as the FAISS path)."""
+        n = min(depth, self.n_units)
+        if n <= 0:
+            return {}
+        hits = _guard(self.store, lambda: self.store._units(self.state, qvec, n, self._filter_sources))
+        best: dict[int, float] = {}
+        for h in hits:
+            pos = self.position(h["entity"]["pid"])
+            sim = float(np.float32(h["distance"]))
+            if sim > best.get(pos, -2.0):
+                best[pos] = sim
+        return best
+
+    def sentence_vectors(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sentence numbers, vectors) of a passage's sentence units, in sentence order."""
+        return _guard(self.store, lambda: self.store._unit_vectors(self.state, self.pid(position)))
+
+
+class _Passages:
+    """The passages of a MilvusIndex by position, read from Milvus on demand and kept."""
+
+    def __init__(self, view: MilvusIndex) -> None:
+        self.view = view
+        self._kept: dict[str, Passage] = {}
+
+    def __len__(self) -> int:
+        return self.view.n_docs
+
+    def __getitem__(self, pos):
+        if isinstance(pos, slice):
+            return [self[i] for i in range(*pos.indices(len(self)))]
+        pos = int(pos)
+        if pos < 0:
+            pos += len(self)
+        pid = self.view.pid(pos)
+        p = self._kept.get(pid)
+        if p is None:
+            self.fetch([pid])
+            p = self._kept[pid]
+        return p
+
+    def fetch(self, pids: list[str]) -> None:
+        """Read these passages (those not kept yet) in one query."""
+        missing = sorted({p for p in pids if p not in self._kept})
+        if missing:
+            view = self.view
+            got = _guard(view.store, lambda: view.store._passages(view.state, missing))
+            self._kept.update((p.id, p) for p in got)
+
+    def __iter__(self):
+        view = self.view
+        for s in view._order:
+            lo, hi, _, _ = view.ranges[s]
+            if any(f"{s}#{n}" not in self._kept for n in range(1, hi - lo + 1)):
+                rows = _guard(view.store, lambda: view.store._client.query(
+                    view.store.names["passages"], filter=f"source == {escape(s)} and {view.state.visible()}", output_fields=["data"]))
+                self._kept.update((p.id, p) for p in (_passage_from(r["data"]) for r in rows))
+            for n in range(1, hi - lo + 1):
+                yield self._kept[f"{s}#{n}"]
+
+
+class _Vocabulary:
+    """`token in vocab`: whether a token occurs in the view's passages (its df > 0)."""
+
+    def __init__(self, view: MilvusIndex) -> None:
+        self.view = view
+        _guard(view.store, lambda: view.store._sync_terms(view.state.next_term))
+
+    def __contains__(self, token: object) -> bool:
+        i = self.view.store._terms.get(token) if isinstance(token, str) else None
+        return i is not None and i < len(self.view._df) and self.view._df[i] > 0
+
+
+class _Lexical:
+    """BM25 of a MilvusIndex: `vocab`, `search` and `postings` as rag.bm25.LexicalIndex."""
+
+    def __init__(self, view: MilvusIndex) -> None:
+        self.view = view
+        self.vocab = _Vocabulary(view)
+
+    def __len__(self) -> int:
+        return self.view.n_docs
+
+    def search(self, tokens: list[str], k: int) -> list[tuple[int, float]]:
+        v = self.view
+        hits = _guard(v.store, lambda: v.store._search_lexical(v.state, tokens, k, v._filter_sources, v.sources))
+        return [(v.position(pid), s) for pid, s in hits]
+
+    def postings(self, token: str) -> np.ndarray:
+        v = self.view
+        i = v.store._terms.get(token)
+        if i is None or i >= len(v._df) or v._df[i] <= 0:
+            return np.zeros(0, dtype=np.int32)
+        hits = _guard(v.store, lambda: v.store._client.search(
+            v.store.names["passages"], data=[{int(i): 1.0}], anns_field="sparse", limit=min(int(v._df[i]), _MAX_LIMIT),
+            filter=v.store._filter(v.state, v._filter_sources), output_fields=["pid"],
+            search_params={"metric_type": "IP", "params": {}})[0])
+        return np.sort(np.array([v.position(h["entity"]["pid"]) for h in hits if float(h["distance"]) > 0], dtype=np.int32))
+
+
+def _guard(store: MilvusStore, call):
+    """Run a Milvus call; a failure of the connection or the server becomes one StoreError line."""
+    try:
+        return call()
+    except (StoreError, IndexMissingError, InvalidArgumentError):
+        raise
+    except Exception as exc:
+        from pymilvus.exceptions import MilvusException
+
+        if isinstance(exc, (MilvusException, ConnectionError, TimeoutError, OSError)) or type(exc).__module__.startswith(("grpc", "pymilvus")):
+            raise StoreError(f"Milvus at {store.uri} failed ({_one_line(exc)}); check that it is running (RAG_MILVUS_URI)") from None
+        raise
