@@ -14,7 +14,7 @@ from .cite import Context, hit_to_dict, resolve
 from .corpus import Document, load_corpus
 from .errors import IndexCorruptError, IndexMissingError
 from .catalog import DocumentStatus
-from .index import Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
+from .index import FaissStore, Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
 from .matching import MatchedTerm, bridges, matched_terms
 from .question import Question, prepare
 from .retrieve import Hit, search
@@ -135,9 +135,11 @@ class Assistant:
             self._grounder = None
             self._scopes.clear()
             store = self.milvus_store() if self.store == "milvus" else None
+            # Moving to Milvus: files the local FAISS index holds are copied, not embedded again.
+            donor = FaissStore(self.index_dir, self.model) if store is not None else None
             path, self.last_update = update_index(
                 self.documents(), self.index_dir, self.model, lambda: self.encoder or load_passage_encoder(self.model),
-                self.chunking, progress, self.index_type, self.dependencies(), force, store=store,
+                self.chunking, progress, self.index_type, self.dependencies(), force, store=store, donor=donor,
             )
             self._index = load_index(path) if store is None else self._milvus_index()
             return self._index.manifest
@@ -172,6 +174,7 @@ class Assistant:
                 # Milvus: another machine may have updated the library; the next question sees it.
                 if self.store == "milvus" and not self._index.current():
                     self._index = self._milvus_index()
+                    self._docs = None
                     self._scopes.clear()
                     self._grounder = None
                 return self._index

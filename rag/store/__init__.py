@@ -64,6 +64,8 @@ class UpdateSummary:
     changed: int = 0
     removed: int = 0
     retokenized: int = 0
+    #: Of the added and changed files, those whose passages and vectors were copied from another store.
+    copied: int = 0
     embedded_passages: int = 0
     embedded_units: int = 0
     seconds: float = 0.0
@@ -77,6 +79,8 @@ class UpdateSummary:
             (self.removed, "removed"), (self.retokenized, "re-tokenized (vectors reused)"),
         ) if n]
         embedded = f" ({self.embedded_passages} passages, {self.embedded_units} vectors embedded)" if self.embedded_units else ""
+        if self.copied:
+            embedded += f" ({self.copied} file(s)' passages and vectors copied from the FAISS index, not embedded)"
         spent = f" ({', '.join(f'{k} {v:.1f} s' for k, v in self.phases)})" if self.embedded_units else ""
         return f"{self.files} file(s): {', '.join(parts) or 'nothing to do'}{embedded} in {self.seconds:.1f} s{spent}"
 

@@ -855,6 +855,11 @@ def _lite_locked(path: Path) -> bool:
 # What retrieval reads from an index, served by Milvus
 
 
+#: A scope (`--doc`) of at most this many units is searched exactly on the client, as the FAISS
+#: path searches every scope (and any index below 20k vectors: rag.store.faiss.choose_index_type).
+EXACT_SCOPE_UNITS = 20_000
+
+
 class MilvusIndex:
     """What rag.retrieve, rag.assistant and rag.server read from an index (as the FAISS path's
     `rag.store.faiss.Index`), served by a MilvusStore: one pointer version of the library, or a
@@ -906,6 +911,7 @@ class MilvusIndex:
         )
         self.path = Path(f"{store.prefix}@v{st.version}")  # names the version (healthz, scope cache keys)
         self._filter_sources = None if sources is None else chosen
+        self._units_cache = None
 
     # -- positions <-> passage ids ----------------------------------------------------------------
     def position(self, pid: str) -> int:
@@ -938,14 +944,39 @@ class MilvusIndex:
         n = min(depth, self.n_units)
         if n <= 0:
             return {}
-        hits = _guard(self.store, lambda: self.store._units(self.state, qvec, n, self._filter_sources))
         best: dict[int, float] = {}
-        for h in hits:
-            pos = self.position(h["entity"]["pid"])
-            sim = float(np.float32(h["distance"]))
+        if self.sources is not None and self.n_units <= EXACT_SCOPE_UNITS:
+            # A scope, like the FAISS path's scoped index, is searched exactly: Milvus' filtered
+            # HNSW search is approximate, and a small scope's vectors are cheap to keep.
+            positions, flat = self._scope_units()
+            sims, rows = flat.search(np.asarray(qvec, dtype=np.float32).reshape(1, -1), n)
+            pairs = ((int(positions[r]), float(x)) for x, r in zip(sims[0], rows[0]) if r >= 0)
+        else:
+            hits = _guard(self.store, lambda: self.store._units(self.state, qvec, n, self._filter_sources))
+            pairs = ((self.position(h["entity"]["pid"]), float(np.float32(h["distance"]))) for h in hits)
+        for pos, sim in pairs:
             if sim > best.get(pos, -2.0):
                 best[pos] = sim
         return best
+
+    def _scope_units(self):
+        """(passage position per unit, faiss.IndexFlatIP over the units) of the scope, in the FAISS
+        path's row order: the same exact search `rag.scope.scoped_index` builds."""
+        if self._units_cache is None:
+            st, store = self.state, self.store
+            rows = []
+            for s in self._order:
+                rows += _guard(store, lambda s=s: store._client.query(
+                    store.names["units"], filter=f"source == {escape(s)} and {st.visible()}", output_fields=["pk", "pid", "vec"]))
+            rows.sort(key=lambda r: (self.ranges[r["pid"].rpartition("#")[0]][0], int(r["pk"])))
+            dim = int(st.info["dim"])
+            import faiss
+
+            flat = faiss.IndexFlatIP(dim)
+            if rows:
+                flat.add(np.ascontiguousarray(np.array([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), dim)))
+            self._units_cache = (np.array([self.position(r["pid"]) for r in rows], dtype=np.int64), flat)
+        return self._units_cache
 
     def sentence_vectors(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """(sentence numbers, vectors) of a passage's sentence units, in sentence order."""
