@@ -245,7 +245,7 @@ def test_kill_9_during_rag_index_leaves_the_previous_library_answering(two_docs,
     (corpus / "sea-digital.md").unlink()
     worker = hash_assistant(corpus, tmp_path / "elsewhere", store="milvus", model="hash-bigram-64", auto_build=False)
     assert {q: signature(worker.ask(q, k=10)) for q in questions} == before
-    assert set(worker.milvus_store().files()) == {f"corpus/{REPORT.name}"}
+    assert set(worker.milvus_store().files()) == {f"lib/{REPORT.name}"}
     # The next update finishes the job (the dead writer's rows are swept).
     (corpus / "sea-digital.md").write_text(OTHER, encoding="utf-8")
     worker.auto_build = True

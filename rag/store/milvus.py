@@ -818,6 +818,11 @@ def _connect(uri: str, token: str, timeout: float):
                              "a server URI starts with http:// or https://")
         path.parent.mkdir(parents=True, exist_ok=True)
         uri = str(path.resolve())
+    import logging
+
+    quiet = logging.getLogger("milvus_lite.server_manager")  # it logs a traceback when Lite cannot start:
+    level = quiet.level  # the user gets our one line instead
+    quiet.setLevel(logging.CRITICAL)
     try:
         client = MilvusClient(uri=uri, token=token, timeout=timeout)
         client.list_collections()
@@ -830,6 +835,8 @@ def _connect(uri: str, token: str, timeout: float):
             raise StoreError(f"cannot open Milvus Lite at {uri} ({_one_line(exc)})") from None
         raise StoreError(f"Milvus at {uri} does not answer ({_one_line(exc)}); start the server or fix RAG_MILVUS_URI"
                          " (and RAG_MILVUS_TOKEN if it needs one)") from None
+    finally:
+        quiet.setLevel(level)
 
 
 def _lite_locked(path: Path) -> bool:
