@@ -311,3 +311,13 @@ def test_http_errors_are_json_without_traceback(two_docs, tmp_path):
     assert r.status_code == 503, r.text
     assert "does not answer" in r.json()["error"] or "failed" in r.json()["error"]
     assert "Traceback" not in r.text and "\n" not in r.json()["error"]
+
+
+def test_a_collection_built_by_another_model_is_refused(two_docs, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_MILVUS_COLLECTION", "team_library")
+    uri = str(tmp_path / "lite" / "milvus.db")
+    hash_assistant(two_docs, tmp_path / "a", store="milvus", milvus_uri=uri).index()
+    other = hash_assistant(two_docs, tmp_path / "b", store="milvus", milvus_uri=uri, model="another-model", auto_build=False)
+    with pytest.raises(StoreError, match="built with model 'hash-bigram-64', not 'another-model'; rebuild it") as e:
+        other.ask("东盟的中心地位")
+    assert "\n" not in str(e.value)
