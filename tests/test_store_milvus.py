@@ -310,6 +310,29 @@ def test_kill_9_mid_update_leaves_the_previous_library_answerable(tmp_path, corp
         _release(uri)
 
 
+def test_a_truncated_lite_index_file_is_rebuilt(tmp_path, corpus):
+    """What a kill -9 while Milvus Lite writes an index file leaves (it writes in place): a
+    truncated file. The store rebuilds the derived index files instead of failing to load."""
+    uri = str(tmp_path / "trunc" / "milvus.db")
+    files = [make_file(corpus, f"r{i}.md", t) for i, t in enumerate(report_parts(2))]
+    s = MilvusStore(corpus, "hash-bigram-64", {"chunking": "c1"}, uri=uri, collection="trunc")
+    s.apply(files, [])
+    before = s.search_lexical(tokenize("东盟经济合作"), 10)
+    s.close()
+    _release(uri)
+    damaged = sorted(f for f in Path(uri).glob("collections/trunc_passages/partitions/*/indexes/*") if f.suffix in (".idx", ".sidx"))
+    assert damaged
+    for f in damaged:
+        f.write_bytes(f.read_bytes()[:6])
+    s = MilvusStore(corpus, "hash-bigram-64", {"chunking": "c1"}, uri=uri, collection="trunc")
+    try:
+        assert s.search_lexical(tokenize("东盟经济合作"), 10) == before
+        assert_same_bm25(s, files)
+    finally:
+        s.close()
+        _release(uri)
+
+
 def test_errors_users_can_cause_are_one_line_with_what_to_do(lite, tmp_path, corpus):
     t0 = time.perf_counter()
     with pytest.raises(StoreError, match="does not answer.*RAG_MILVUS_URI"):

@@ -380,7 +380,26 @@ class MilvusStore:
         for name in self.names.values():
             state = str(self._client.get_load_state(name).get("state", ""))
             if "Loaded" not in state:
-                self._client.load_collection(name)
+                try:
+                    self._client.load_collection(name)
+                except Exception as exc:
+                    if not (self.lite and self._drop_lite_indexes(name)):
+                        raise StoreError(f"Milvus collection {name} at {self.uri} cannot be loaded ({_one_line(exc)}); "
+                                         "rebuild it: rag index --store milvus") from None
+                    self._client.load_collection(name)  # Lite rebuilds the index files it lacks
+
+    def _drop_lite_indexes(self, name: str) -> bool:
+        """Milvus Lite writes a segment's index file in place (not to a temporary file renamed into
+        place), so a process killed while writing one leaves a truncated file, and the collection
+        then cannot load ("File is too small"). Index files are derived from the segments' data:
+        remove this collection's, so that the load rebuilds them. Whether any was removed."""
+        folder = Path(self.uri).expanduser().resolve() / "collections" / name
+        removed = False
+        for f in folder.glob("partitions/*/indexes/*"):
+            if f.suffix in (".idx", ".sidx"):  # vector and scalar index sidecars
+                f.unlink(missing_ok=True)
+                removed = True
+        return removed
 
     # -- reading the pointer ------------------------------------------------------------------------
     def _pointer(self) -> tuple[int, dict] | None:
