@@ -2,9 +2,15 @@
 needs from wherever vectors, passages and BM25 statistics are kept.
 
 Two implementations share it: `rag.store.faiss` (local disk, the default) and `rag.store.milvus`
-(Milvus Lite or a server, for libraries that outgrow one machine). The pipeline (`rag.index`) cuts
-and embeds files into `FileData`; a store keeps them per file, so an update hands it only the files
-that changed. The agreement with the Milvus side, and every change to it: notes/store-seam.md.
+(Milvus Lite or a server, for libraries that outgrow one machine), chosen by `--store`/`RAG_STORE`
+(`rag.config.check_store`). The pipeline (`rag.index`) cuts and embeds files into `FileData`; a
+store keeps them per file, so an update hands it only the files that changed.
+
+What retrieval reads (`rag.retrieve`, `rag.assistant`, `rag.scope`) is one loaded version: the
+FAISS store's `Index`, or `rag.store.milvus.MilvusIndex`, which answers the same from Milvus:
+`passages` by position (files by source, passages in order), `term_pairs`, `lexical` (`vocab`,
+`search`, `postings`), `dense_scores(qvec, units)`, `sentence_vectors(position)`, `manifest`,
+`path`; and, for a `--doc` scope, `restrict(sources)` (FAISS: `rag.scope.scoped_index`).
 
 Passage ids are ``"<source>#<n>"``, n the passage number within its file (1-based), so a passage
 keeps its id when other files are added, changed or removed.
@@ -134,8 +140,8 @@ def open_store(root: Path, model: str, dependencies: dict[str, str], kind: str =
         from .faiss import FaissStore
 
         return FaissStore(root, model, dependencies, **options)
-    if kind == "milvus":  # pragma: no cover - provided by the Milvus side of the seam
-        from .milvus import MilvusStore  # type: ignore[import-not-found]
+    if kind == "milvus":
+        from .milvus import MilvusStore
 
         return MilvusStore(root, model, dependencies, **options)
     from ..errors import InvalidArgumentError
