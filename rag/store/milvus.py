@@ -885,6 +885,8 @@ def _lite_locked(path: Path) -> bool:
 # What retrieval reads from an index, served by Milvus
 
 
+#: How many of each search's best passages the first passage read of a question brings along.
+PREFETCH = 12
 #: A scope (`--doc`) of at most this many units is searched exactly on the client, as the FAISS
 #: path searches every scope (and any index below 20k vectors: rag.store.faiss.choose_index_type).
 EXACT_SCOPE_UNITS = 20_000
@@ -942,6 +944,10 @@ class MilvusIndex:
         self.path = Path(f"{store.prefix}@v{st.version}")  # names the version (healthz, scope cache keys)
         self._filter_sources = None if sources is None else chosen
         self._units_cache = None
+        # The best candidates of this thread's last searches: the first passage a question reads
+        # brings them (and their sentence vectors) in one query each, not one query per hit.
+        self._pending = threading.local()
+        self._sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- positions <-> passage ids ----------------------------------------------------------------
     def position(self, pid: str) -> int:
@@ -987,7 +993,40 @@ class MilvusIndex:
         for pos, sim in pairs:
             if sim > best.get(pos, -2.0):
                 best[pos] = sim
+        self._note(sorted(best, key=lambda p: (-best[p], p)))
         return best
+
+    def _note(self, positions: list[int]) -> None:
+        pending = getattr(self._pending, "positions", None)
+        if pending is None:
+            pending = self._pending.positions = []
+        pending.extend(positions[:PREFETCH])
+        del pending[: -4 * PREFETCH]
+
+    def _prefetch(self, position: int) -> None:
+        """Read this passage and the pending candidates (those not kept yet), with their sentence
+        vectors: two queries."""
+        pending = getattr(self._pending, "positions", None) or []
+        self._pending.positions = []
+        pids = list(dict.fromkeys([self.pid(position), *(self.pid(p) for p in pending)]))
+        self.passages.fetch(pids)
+        want = [p for p in pids if p not in self._sentences]
+        if not want:
+            return
+        st, store = self.state, self.store
+        rows = _guard(store, lambda: store._client.query(
+            store.names["units"], filter=f"pid in {_str_list(want)} and sentence >= 0 and {st.visible()}",
+            output_fields=["pid", "sentence", "vec"]))
+        dim = int(st.info["dim"])
+        by_pid: dict[str, list] = {p: [] for p in want}
+        for r in rows:
+            by_pid.setdefault(r["pid"], []).append(r)
+        if len(self._sentences) > 50_000:  # bounded: a long-running worker does not keep every vector
+            self._sentences.clear()
+        for pid, rs in by_pid.items():
+            rs.sort(key=lambda r: int(r["sentence"]))
+            self._sentences[pid] = (np.array([int(r["sentence"]) for r in rs], dtype=np.int32),
+                                    np.array([r["vec"] for r in rs], dtype=np.float32).reshape(len(rs), dim))
 
     def _scope_units(self):
         """(passage position per unit, faiss.IndexFlatIP over the units) of the scope, in the FAISS
@@ -1010,7 +1049,10 @@ class MilvusIndex:
 
     def sentence_vectors(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """(sentence numbers, vectors) of a passage's sentence units, in sentence order."""
-        return _guard(self.store, lambda: self.store._unit_vectors(self.state, self.pid(position)))
+        pid = self.pid(position)
+        if pid not in self._sentences:
+            self._prefetch(position)
+        return self._sentences[pid]
 
 
 class _Passages:
@@ -1032,7 +1074,7 @@ class _Passages:
         pid = self.view.pid(pos)
         p = self._kept.get(pid)
         if p is None:
-            self.fetch([pid])
+            self.view._prefetch(pos)
             p = self._kept[pid]
         return p
 
@@ -1081,7 +1123,9 @@ class _Lexical:
     def search(self, tokens: list[str], k: int) -> list[tuple[int, float]]:
         v = self.view
         hits = _guard(v.store, lambda: v.store._search_lexical(v.state, tokens, k, v._filter_sources, v.sources))
-        return [(v.position(pid), s) for pid, s in hits]
+        out = [(v.position(pid), s) for pid, s in hits]
+        v._note([p for p, _ in out])
+        return out
 
     def postings(self, token: str) -> np.ndarray:
         v = self.view
