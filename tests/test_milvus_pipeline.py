@@ -302,6 +302,12 @@ def test_http_errors_are_json_without_traceback(two_docs, tmp_path):
     ok = client.post("/ask", json={"question": "东盟的中心地位", "k": 3})
     assert ok.status_code == 200 and len(ok.json()["passages"]) == 3
     assert client.get("/healthz").json()["index_version"].endswith("@v2")
+    pid = ok.json()["passages"][0]["id"]
+    shown = client.get("/passages/" + pid.replace("#", "%23"))
+    assert shown.status_code == 200 and shown.json()["text"] == ok.json()["passages"][0]["text"]
+    docs = client.get("/documents").json()["documents"]
+    assert {d["source"]: (d["state"], d["passages"]) for d in docs} == {
+        s.source: ("indexed", s.passages) for s in a.documents_status()}
 
     def down(*args, **kwargs):
         raise ConnectionError("connection refused")
