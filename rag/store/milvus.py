@@ -51,7 +51,9 @@ client), exactly as with FAISS: `hybrid_search` with ``RRFRanker(60)`` would fus
 lexical candidates before exact rescoring, so its rankings could differ from the FAISS path's.
 
 One writer at a time per collection (Milvus Lite enforces one process per path; with a server,
-run `rag index` from one place). Readers need only the URI: no local files.
+run `rag index` from one place). Readers need only the URI: no local files. `MilvusIndex` (end of
+this module) is what the product's retrieval reads: one pointer version, positions numbered as the
+FAISS path numbers them, so `rag.retrieve` ranks exactly as it does over the FAISS index.
 """
 
 from __future__ import annotations
