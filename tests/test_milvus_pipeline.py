@@ -301,7 +301,8 @@ def test_http_errors_are_json_without_traceback(two_docs, tmp_path):
     client = TestClient(create_app(a, workers=1, warm_up=False, api_key=""))
     ok = client.post("/ask", json={"question": "东盟的中心地位", "k": 3})
     assert ok.status_code == 200 and len(ok.json()["passages"]) == 3
-    assert client.get("/healthz").json()["index_version"].endswith("@v2")
+    health = client.get("/healthz").json()
+    assert health["index_version"].endswith("@v2") and health["index_created"][:2] == "20"
     pid = ok.json()["passages"][0]["id"]
     shown = client.get("/passages/" + pid.replace("#", "%23"))
     assert shown.status_code == 200 and shown.json()["text"] == ok.json()["passages"][0]["text"]

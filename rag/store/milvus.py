@@ -64,6 +64,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -251,6 +252,7 @@ class _State:
     ref: dict[int, float]  # gen -> the mean passage length of that gen's file (its weights' normaliser)
     drift: float  # the rescoring bound's factor: 1.0 (per-file weights are exact); kept for old figures
     file_df: dict[str, tuple[np.ndarray, np.ndarray]]  # source -> (term ids, document frequencies)
+    created: str = ""  # when the pointer was written (this version's switch)
 
     def stats(self, sources: Collection[str] | None = None) -> tuple[int, np.ndarray]:
         """(passages, df per term id) over the library, or over `sources` only (a scope)."""
@@ -428,7 +430,7 @@ class MilvusStore:
             return cached
         self._check_info(data["info"])
         st = _State(version, int(data["next_gen"]), int(data["next_term"]), [int(g) for g in data["retired"]],
-                    data["info"], {}, np.zeros(0), 0, 1.0, {}, 1.0, {})
+                    data["info"], {}, np.zeros(0), 0, 1.0, {}, 1.0, {}, str(data.get("created", "")))
         rows = self._client.query(self.names["meta"], filter=f'kind == "file" and {st.visible()}',
                                   output_fields=["gen", "source", "data", "df"])
         df = np.zeros(st.next_term, dtype=np.float64)
@@ -519,7 +521,8 @@ class MilvusStore:
                     self._client.flush(self.names[key])
             # The switch: one inserted row. Before it, nothing new is visible; after it, all is.
             self._write_pointer(st.version + 1, {"next_gen": gen, "next_term": next_term, "retired": sorted(set(retire)),
-                                                   "info": dict(st.info, dependencies=self.dependencies)})
+                                                   "info": dict(st.info, dependencies=self.dependencies),
+                                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             self._state_cache = None
             self._delete_gens(sorted(set(retire)))
             self._client.delete(self.names["meta"], filter=f'kind == "pointer" and pk < {_POINTER_BASE + st.version}')
@@ -941,7 +944,7 @@ class MilvusIndex:
             files={s: {"passages": int(st.files[s]["passages"]), "units": int(st.files[s]["units"]),
                        "embedding_digest": st.files[s].get("embedding", ""), "lexical_digest": st.files[s].get("lexical", "")}
                    for s in chosen},
-            checksums={}, index_type=f"milvus {kind.lower()}", build_seconds=0.0, created="", summary="",
+            checksums={}, index_type=f"milvus {kind.lower()}", build_seconds=0.0, created=st.created, summary="",
         )
         self.path = Path(f"{store.prefix}@v{st.version}")  # names the version (healthz, scope cache keys)
         self._filter_sources = None if sources is None else chosen
