@@ -14,7 +14,7 @@ from .cite import Context, hit_to_dict, resolve
 from .corpus import Document, load_corpus
 from .errors import IndexCorruptError, IndexMissingError
 from .catalog import DocumentStatus
-from .index import Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
+from .index import FaissStore, Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
 from .matching import MatchedTerm, bridges, matched_terms
 from .question import Question, prepare
 from .retrieve import Hit, search
@@ -82,6 +82,11 @@ class Assistant:
     index_type: str = "auto"
     #: An object with `name`, `dim`, `encode_queries`, `encode_passages` to use instead of loading `model`.
     encoder: object | None = None
+    #: Where the index lives: "faiss" (local disk) or "milvus" (RAG_MILVUS_URI); default $RAG_STORE, else faiss.
+    store: str | None = None
+    #: The Milvus URI (a .db path = Milvus Lite, http(s):// = a server); default $RAG_MILVUS_URI, else
+    #: Milvus Lite at <index_dir>/<model>/milvus.db.
+    milvus_uri: str | None = None
 
     def __post_init__(self) -> None:
         s = config.Settings()
@@ -90,6 +95,8 @@ class Assistant:
         if self.encoder is not None:
             self.model = self.model or self.encoder.name
         self.model = self.model or s.model
+        self.store = config.check_store(self.store) if self.store is not None else s.store
+        self._milvus = None
         self._docs: list[Document] | None = None
         self._index: Index | None = None
         self._query_encoder = None
@@ -127,24 +134,56 @@ class Assistant:
             self._docs = None
             self._grounder = None
             self._scopes.clear()
+            store = self.milvus_store() if self.store == "milvus" else None
+            # Moving to Milvus: files the local FAISS index holds are copied, not embedded again.
+            donor = FaissStore(self.index_dir, self.model) if store is not None else None
             path, self.last_update = update_index(
                 self.documents(), self.index_dir, self.model, lambda: self.encoder or load_passage_encoder(self.model),
-                self.chunking, progress, self.index_type, self.dependencies(), force,
+                self.chunking, progress, self.index_type, self.dependencies(), force, store=store, donor=donor,
             )
-            self._index = load_index(path)
+            self._index = load_index(path) if store is None else self._milvus_index()
             return self._index.manifest
+
+    def milvus_store(self):
+        """The Milvus store of this assistant (opened once; StoreError when it cannot be reached)."""
+        with self._lock:
+            if self._milvus is None:
+                from .store.milvus import MilvusStore, index_config
+
+                self._milvus = MilvusStore(self.index_dir, self.model, self.dependencies(), uri=self.milvus_uri,
+                                           index=index_config(self.index_type))
+            return self._milvus
+
+    def _milvus_index(self):
+        from .store.milvus import MilvusIndex
+
+        return MilvusIndex(self.milvus_store())
+
+    def _current(self) -> tuple[Manifest, object]:
+        """The manifest of the stored index and a way to load it (IndexMissingError when none)."""
+        if self.store == "milvus":
+            view = self._milvus_index()
+            return view.manifest, lambda: view
+        path = current_version(self.index_dir, self.model)
+        return read_manifest(path), lambda: load_index(path)
 
     def index(self) -> Index:
         """The loaded index, built or updated first when needed (and allowed)."""
         with self._lock:
             if self._index is not None:
+                # Milvus: another machine may have updated the library; the next question sees it.
+                if self.store == "milvus" and not self._index.current():
+                    self._index = self._milvus_index()
+                    self._docs = None
+                    self._scopes.clear()
+                    self._grounder = None
                 return self._index
             docs = self.documents()
             try:
-                path = current_version(self.index_dir, self.model)
-                reason = stale_reason(read_manifest(path), docs, self.model, self.chunking, self.dependencies())
+                manifest, load = self._current()
+                reason = stale_reason(manifest, docs, self.model, self.chunking, self.dependencies())
                 if reason is None:
-                    self._index = load_index(path)
+                    self._index = load()
                     return self._index
                 if not self.auto_build:
                     raise IndexCorruptError(f"the index is stale: {reason}; rebuild with: rag index")
@@ -257,13 +296,13 @@ class Assistant:
             index = self._index
         if index is None:
             try:
-                index = load_index(current_version(self.index_dir, self.model))
+                manifest = self._current()[0]
             except (IndexMissingError, IndexCorruptError):
                 return document_status(docs, None, None)
-        from collections import Counter
-
-        counts = Counter(p.source for p in index.passages)
-        return document_status(docs, index.manifest.corpus, counts)
+        else:
+            manifest = index.manifest
+        counts = {s: int(f["passages"]) for s, f in manifest.files.items()}
+        return document_status(docs, manifest.corpus, counts)
 
     def grounder(self):
         from .abstain import Grounder

@@ -26,12 +26,15 @@ DocOpt = typer.Option(
 ModelOpt = typer.Option(
     None, "--model", help=f"sentence-transformers model name or path [env RAG_MODEL; default: {config.DEFAULT_MODEL}]."
 )
+StoreOpt = typer.Option(
+    None, "--store", help="Where the index lives: faiss (local disk) or milvus (RAG_MILVUS_URI) [env RAG_STORE; default: faiss]."
+)
 
 
-def _assistant(corpus: Optional[Path], index_dir: Optional[Path], model: Optional[str], **kw):
+def _assistant(corpus: Optional[Path], index_dir: Optional[Path], model: Optional[str], store: Optional[str] = None, **kw):
     from .assistant import Assistant
 
-    return Assistant(corpus_dir=corpus, index_dir=index_dir, model=model, **kw)
+    return Assistant(corpus_dir=corpus, index_dir=index_dir, model=model, store=store, **kw)
 
 
 def _highlighted(hit, color: bool) -> str:
@@ -114,11 +117,12 @@ def index(
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
-    index_type: str = typer.Option("auto", "--index-type", help="FAISS index: auto, flat, hnsw or ivfpq."),
+    store: Optional[str] = StoreOpt,
+    index_type: str = typer.Option("auto", "--index-type", help="Dense index: auto, flat, hnsw or ivfpq (with --store milvus also a Milvus index type, checked against the target)."),
     force: bool = typer.Option(False, "--force", help="Write a new version even when nothing changed."),
 ) -> None:
     """Bring the index up to date: embed new or changed files only, drop removed ones."""
-    assistant = _assistant(corpus, index_dir, model, index_type=index_type)
+    assistant = _assistant(corpus, index_dir, model, store, index_type=index_type)
     bar = _EmbeddingBar()
     try:
         manifest = assistant.build(progress=bar, force=force)
@@ -178,13 +182,14 @@ def ask(
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
+    store: Optional[str] = StoreOpt,
 ) -> None:
     """Answer a question with cited passages of the report."""
     if (question is None) == (batch is None):
         raise RagError('give either a QUESTION or --batch FILE.jsonl, e.g. rag ask "东盟的中心地位是什么？"')
     config.check_k(k)
     config.check_mode(mode)
-    assistant = _assistant(corpus, index_dir, model)
+    assistant = _assistant(corpus, index_dir, model, store)
     color = sys.stdout.isatty()
     docs = assistant.scope(doc) if doc else None
     if batch is None:
@@ -220,11 +225,12 @@ def show(
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
+    store: Optional[str] = StoreOpt,
 ) -> None:
     """Print a cited passage with the text around it."""
     if context < 0:
         raise RagError("--context must be 0 or more lines")
-    ctx = _assistant(corpus, index_dir, model).show(citation, context_lines=context)
+    ctx = _assistant(corpus, index_dir, model, store).show(citation, context_lines=context)
     color = sys.stdout.isatty()
     typer.echo(f"{ctx.document.source}:L{ctx.line_start}-{ctx.line_end}  (chars {ctx.start}-{ctx.end})")
     if ctx.section:
@@ -253,6 +259,7 @@ def eval_(
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
+    store: Optional[str] = StoreOpt,
 ) -> None:
     """Score retrieval against a gold Q&A set, per language, difficulty and question type."""
     from .evaluate import COMPARE_MODES, load_gold, render_markdown, report_json
@@ -272,7 +279,7 @@ def eval_(
         base = index_dir or config.default_index_dir()
         extra = {"chunking": settings}
         index_dir = base / f"eval-{settings.digest()}"
-    assistant = _assistant(corpus, index_dir, model, **extra)
+    assistant = _assistant(corpus, index_dir, model, store, **extra)
     modes = list(COMPARE_MODES) if compare else [mode]
     reports = compare_modes(assistant, cases, modes, k=k, docs=doc or None)
     markdown = render_markdown(reports)
@@ -292,9 +299,10 @@ def docs(
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
+    store: Optional[str] = StoreOpt,
 ) -> None:
     """List the corpus: titles, publisher and year, passages, and whether the index is up to date."""
-    rows = _assistant(corpus, index_dir, model).documents_status()
+    rows = _assistant(corpus, index_dir, model, store).documents_status()
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=1))
         return
@@ -321,6 +329,7 @@ def serve(
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
+    store: Optional[str] = StoreOpt,
 ) -> None:
     """Serve the web page at / and the HTTP API (POST /ask, POST /ask/batch, GET /passages/…, GET /documents,
     GET /healthz; docs at /docs). RAG_API_KEY, when set, is required as a bearer token."""
@@ -328,7 +337,7 @@ def serve(
         from .server import serve as run_server
     except ImportError as exc:
         raise RagError(f"the server needs the 'serve' extra ({exc.name} is missing): pip install -e '.[serve]'") from None
-    run_server(host=host, port=port, assistant=_assistant(corpus, index_dir, model), workers=workers, cors=cors)
+    run_server(host=host, port=port, assistant=_assistant(corpus, index_dir, model, store), workers=workers, cors=cors)
 
 
 def main() -> None:

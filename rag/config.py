@@ -1,5 +1,5 @@
-"""Every default in one place: paths, model, k, mode; and the one check of a k and a mode that the
-CLI, the API and the server all call (`check_k`, `check_mode`)."""
+"""Every default in one place: paths, model, k, mode, store; and the one check of a k, a mode and a
+store that the CLI, the API and the server all call (`check_k`, `check_mode`, `check_store`)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ MODES = ("hybrid", "dense", "bm25")
 #: Chinese on dev). Measured (rag.retrieve.fuse_scores): English 0.5 -> 0.55, MRR@10 dev 0.882 ->
 #: 0.897, lockbox A 0.757 -> 0.771, B 0.850 -> 0.853; Chinese best at 0.5 on half A.
 DENSE_WEIGHT = {"zh": 0.5, "en": 0.55}
+#: Where the index lives: FAISS on local disk (the default) or Milvus (Lite or a server; see README "Scaling out").
+STORES = ("faiss", "milvus")
+DEFAULT_STORE = "faiss"
 #: Reciprocal rank fusion constant (1-based ranks): the "hybrid-rrf" measurement variant.
 RRF_K = 60
 #: Longest question accepted as is; longer ones are truncated with a notice.
@@ -43,6 +46,18 @@ def check_mode(mode: object) -> str:
     if not isinstance(mode, str) or mode not in MODES:
         raise InvalidArgumentError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
     return mode
+
+
+def check_store(store: object) -> str:
+    """`store` if it is one of STORES (exactly); else InvalidArgumentError."""
+    if not isinstance(store, str) or store not in STORES:
+        raise InvalidArgumentError(f"unknown store {store!r}; use one of: {', '.join(STORES)} (--store or RAG_STORE)")
+    return store
+
+
+def default_store() -> str:
+    """$RAG_STORE (checked), else faiss."""
+    return check_store(os.environ.get("RAG_STORE", "").strip() or DEFAULT_STORE)
 
 
 def _package_root() -> Path:
@@ -93,6 +108,7 @@ class Settings:
     model: str = field(default_factory=default_model)
     k: int = DEFAULT_K
     mode: str = DEFAULT_MODE
+    store: str = field(default_factory=default_store)
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,5 +129,23 @@ def milvus_token() -> str:
     return os.environ.get("RAG_MILVUS_TOKEN", "")
 
 
-#: Seconds to wait for a Milvus server to answer before saying it does not.
-MILVUS_TIMEOUT = float(os.environ.get("RAG_MILVUS_TIMEOUT", "5"))
+def milvus_collection() -> str | None:
+    """$RAG_MILVUS_COLLECTION: a collection name prefix chosen by the team (default: derived from
+    the model and what shaped the vectors, so another model never reads it)."""
+    return os.environ.get("RAG_MILVUS_COLLECTION", "").strip() or None
+
+
+def milvus_timeout() -> float:
+    """$RAG_MILVUS_TIMEOUT seconds to wait for a Milvus server before saying it does not answer (5)."""
+    raw = os.environ.get("RAG_MILVUS_TIMEOUT", "").strip() or "5"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidArgumentError(f"RAG_MILVUS_TIMEOUT must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise InvalidArgumentError(f"RAG_MILVUS_TIMEOUT must be more than 0 seconds, not {raw!r}")
+    return value
+
+
+#: Seconds to wait for a Milvus server to answer before saying it does not (read at import; see milvus_timeout()).
+MILVUS_TIMEOUT = 5.0

@@ -11,6 +11,7 @@ code version markers), never by hashing source text: a comment edit rebuilds not
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.metadata
@@ -147,24 +148,32 @@ def update_index(
     index_type: str = "auto",
     deps: dict[str, str] | None = None,
     force: bool = False,
-) -> tuple[Path, UpdateSummary]:
+    store=None,
+    donor=None,
+) -> tuple[Path | None, UpdateSummary]:
     """Bring the index up to date with `docs`: embed only new or changed files, re-tokenize files
     whose tokenizer dependencies changed, drop removed files; then one atomic switch.
 
     `load_encoder` is called only when something must be embedded (loading a model costs seconds).
-    Returns the version in use and what was reused and computed. With nothing to do and `force`
-    False, no new version is written.
+    `store` is where the index lives (`rag.store`): the FAISS store under `index_dir` by default,
+    or a `rag.store.milvus.MilvusStore`. Returns the FAISS version in use (None for another store)
+    and what was reused and computed. With nothing to do and `force` False, nothing is written.
+    `donor` is another store whose passages and vectors are taken, not embedded again, for files
+    it holds at the same content and embedding digest (moving a FAISS index to Milvus).
     """
     t0 = time.perf_counter()
     deps = deps or dependencies(model, settings)
     emb_digest, lex_digest = digests(deps)
-    store = FaissStore(index_dir, model, deps, index_type)
-    with store.lock():
+    local = store is None or isinstance(store, FaissStore)
+    store = store if store is not None else FaissStore(index_dir, model, deps, index_type)
+    # Milvus: one writer per collection (Lite: one process per path; a server: run `rag index` from one place).
+    with store.lock() if local else contextlib.nullcontext():
         old = store.files()
         sources = {d.source for d in docs}
         removed = sorted(s for s in old if s not in sources)
         embed: list[Document] = []
         retokenize: list[Document] = []
+        borrow: list[tuple[Document, bool]] = []  # (file, its term counts reusable too)
         unchanged = 0
         for d in docs:
             vectors_ok, terms_ok = store.reusable(d.source, d.sha256, emb_digest, lex_digest)
@@ -173,16 +182,24 @@ def update_index(
             elif vectors_ok:
                 retokenize.append(d)
             else:
-                embed.append(d)
-        added = sum(1 for d in embed if d.source not in old)
-        try:
-            current = store.manifest()
-            same_kind = current.index_type == choose_index_type(sum(r.units for r in old.values()), index_type)
-        except (IndexMissingError, IndexCorruptError):
-            current, same_kind = None, False
-        if (not (embed or retokenize or removed) and same_kind and current is not None and current.dependencies == deps
-                and not force and store.intact()):
-            return store.current(), UpdateSummary(len(docs), unchanged=unchanged, seconds=time.perf_counter() - t0)
+                donated = donor.reusable(d.source, d.sha256, emb_digest, lex_digest) if donor is not None else (False, False)
+                if donated[0]:
+                    borrow.append((d, donated[1]))
+                else:
+                    embed.append(d)
+        added = sum(1 for d in embed if d.source not in old) + sum(1 for d, _ in borrow if d.source not in old)
+        if not local:
+            if not (embed or retokenize or borrow or removed) and old and not force:
+                return None, UpdateSummary(len(docs), unchanged=unchanged, seconds=time.perf_counter() - t0)
+        else:
+            try:
+                current = store.manifest()
+                same_kind = current.index_type == choose_index_type(sum(r.units for r in old.values()), index_type)
+            except (IndexMissingError, IndexCorruptError):
+                current, same_kind = None, False
+            if (not (embed or retokenize or borrow or removed) and same_kind and current is not None and current.dependencies == deps
+                    and not force and store.intact()):
+                return store.current(), UpdateSummary(len(docs), unchanged=unchanged, seconds=time.perf_counter() - t0)
 
         add: list[FileData] = []
         clock = time.perf_counter()
@@ -229,10 +246,14 @@ def update_index(
             kept = store.file_data(d.source, terms=False)
             counts, pairs = term_data(d, kept.passages, settings)
             add.append(FileData(d.source, d.sha256, kept.passages, kept.unit_owner, kept.vectors, counts, pairs, emb_digest, lex_digest))
+        for d, terms_ok in borrow:
+            kept = donor.file_data(d.source, terms=terms_ok)
+            counts, pairs = (kept.term_counts, kept.term_pairs) if terms_ok else term_data(d, kept.passages, settings)
+            add.append(FileData(d.source, d.sha256, kept.passages, kept.unit_owner, kept.vectors, counts, pairs, emb_digest, lex_digest))
         phases.append(("terms", time.perf_counter() - clock))
         summary = UpdateSummary(
-            files=len(docs), unchanged=unchanged, added=added, changed=len(embed) - added, removed=len(removed),
-            retokenized=len(retokenize), embedded_passages=sum(len(ps) for _, ps in cut), embedded_units=len(texts),
+            files=len(docs), unchanged=unchanged, added=added, changed=len(embed) + len(borrow) - added, removed=len(removed),
+            retokenized=len(retokenize), copied=len(borrow), embedded_passages=sum(len(ps) for _, ps in cut), embedded_units=len(texts),
             seconds=time.perf_counter() - t0, phases=tuple(phases),
         )
         clock = time.perf_counter()

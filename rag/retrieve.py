@@ -1,4 +1,4 @@
-"""Ranking passages for a question: dense (FAISS), lexical (BM25), and their fusion.
+"""Ranking passages for a question: dense (FAISS or Milvus), lexical (BM25), and their fusion.
 
 Fusion is by score (`fuse_scores`): each retriever's candidate scores are standardised (z-scores
 over its own candidate list) and averaged with fixed weights, so a retriever that is sure of one
@@ -98,8 +98,7 @@ def fuse_scores(lists: Sequence[Sequence[tuple[int, float]]], weights: Sequence[
 
 @dataclass(frozen=True)
 class FileCentroids:
-    """Each document's centroid (the normalised mean of its passages' vectors) and, per passage
-    position, the row of its document."""
+    """Each document's centroid (`rag.store.centroid`) and, per passage position, its document's row."""
 
     matrix: np.ndarray  # float32 (documents, dim), L2-normalised
     file_of: np.ndarray  # int64 (passages,), passage position -> row of `matrix`
@@ -109,22 +108,20 @@ _CENTROIDS: dict[int, tuple[weakref.ref, FileCentroids]] = {}
 
 
 def file_centroids(index: Index) -> FileCentroids:
-    """The documents' centroids of a loaded index (computed once per index object: a pass over
-    its passage vectors, ~1 ms for the library)."""
+    """The documents' centroids of a loaded index (FAISS or Milvus: `index.file_centroids()`),
+    laid out by passage position; computed once per index object."""
     key = id(index)
     cached = _CENTROIDS.get(key)
     if cached is not None and cached[0]() is index:
         return cached[1]
-    n = len(index.passages)
-    sources: dict[str, int] = {}
-    file_of = np.fromiter((sources.setdefault(p.source, len(sources)) for p in index.passages), dtype=np.int64, count=n)
-    dim = index.vectors.shape[1] if index.vectors.ndim == 2 else 0
-    whole = np.flatnonzero(index.unit_sentence < 0)
-    sums = np.zeros((len(sources), dim), dtype=np.float64)
-    if len(whole) and dim:
-        np.add.at(sums, file_of[index.unit_passage[whole]], index.vectors[whole])
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    matrix = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    by_source = index.file_centroids()
+    order = sorted(index.ranges, key=lambda s: index.ranges[s][0])
+    file_of = np.zeros(len(index.passages), dtype=np.int64)
+    for row, source in enumerate(order):
+        lo, hi = index.ranges[source][:2]
+        file_of[lo:hi] = row
+    dim = len(next(iter(by_source.values()))) if by_source else 0
+    matrix = np.stack([by_source[s] for s in order]).astype(np.float32) if order else np.zeros((0, dim), np.float32)
     found = FileCentroids(matrix, file_of)
     _CENTROIDS[key] = (weakref.ref(index, lambda _r, k=key: _CENTROIDS.pop(k, None)), found)
     return found
@@ -132,30 +129,19 @@ def file_centroids(index: Index) -> FileCentroids:
 
 def dense_scores(index: Index, qvec: np.ndarray, depth: int, file_prior: float = FILE_PRIOR) -> dict[int, float]:
     """Best unit score per passage among the `depth` nearest units (a passage or one of its
-    sentences), plus `file_prior` times the similarity of the question to the passage's document
-    (its centroid, `file_centroids`).
+    sentences; the index answers: FAISS, or the Milvus store), plus `file_prior` times the
+    similarity of the question to the passage's document (its centroid, `file_centroids`).
 
     The document term is what a library needs: other reports' generic passages ("建议持续关注…",
     a limitations paragraph) sit near many questions (hubs), while the report a question is about
     is near it as a whole. Library, hybrid, dev English R@5 0.74 -> 0.84, MRR 0.623 -> 0.660;
     lockbox A Chinese R@5 0.808 -> 0.885 (README, "In a library"). With one document it adds the
     same to every passage and changes no ranking."""
-    n = min(depth, index.dense.ntotal)
-    if n <= 0:
-        return {}
-    sims, ids = index.dense.search(qvec.reshape(1, -1).astype(np.float32), n)
-    best: dict[int, float] = {}
-    for sim, uid in zip(sims[0], ids[0]):
-        if uid < 0:
-            continue
-        p = int(index.unit_passage[uid])
-        if sim > best.get(p, -2.0):
-            best[p] = float(sim)
-    if file_prior and best:
+    best = index.dense_scores(qvec, depth)
+    if file_prior and best and len(index.ranges) > 1:
         cents = file_centroids(index)
-        if len(cents.matrix) > 1:
-            to_file = cents.matrix @ qvec.astype(np.float32)
-            best = {p: s + file_prior * float(to_file[cents.file_of[p]]) for p, s in best.items()}
+        to_file = cents.matrix @ np.asarray(qvec, dtype=np.float32)
+        best = {p: s + file_prior * float(to_file[cents.file_of[p]]) for p, s in best.items()}
     return best
 
 
@@ -169,13 +155,10 @@ def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens:
     if len(spans) <= 1:
         return tuple(spans)
     if qvec is not None:
-        # A passage's units are contiguous rows (written passage by passage): find them by bisection,
-        # not by scanning every unit of the index for each hit.
-        lo, hi = np.searchsorted(index.unit_passage, [position, position + 1])
-        units = lo + np.flatnonzero(index.unit_sentence[lo:hi] >= 0)
-        if len(units):
-            sims = index.vectors[units] @ qvec
-            order = [int(index.unit_sentence[units[i]]) for i in np.argsort(-sims, kind="stable")]
+        sentence, vectors = index.sentence_vectors(position)
+        if len(sentence):
+            sims = vectors @ qvec
+            order = [int(sentence[i]) for i in np.argsort(-sims, kind="stable")]
             rest = sorted(set(range(len(spans))) - set(order))
             return tuple(spans[i] for i in order + rest)
     if tokens:

@@ -201,7 +201,8 @@ class ScopeCache:
                 return self._items[key]
         scope = Scope(
             sources=sources,
-            index=scoped_index(index, documents, sources, settings),
+            # The Milvus store restricts by a filter (same statistics as scoped_index builds).
+            index=index.restrict(sources) if hasattr(index, "restrict") else scoped_index(index, documents, sources, settings),
             grounder=Grounder([d.text for d in documents if d.source in sources]),
         )
         with self._lock:

@@ -57,7 +57,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import config, web
 from .chunking import passage_to_dict
 from .web.security import BearerKey, SecurityHeaders
-from .errors import CitationError, InvalidArgumentError, RagError
+from .errors import CitationError, InvalidArgumentError, RagError, StoreError
 
 log = logging.getLogger("rag.server")
 
@@ -252,6 +252,10 @@ def create_app(
     @app.exception_handler(CitationError)
     async def _citation(request: Request, exc: CitationError):
         return _error(404, str(exc))
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError):  # Milvus down or unusable: the service, not the request
+        return _error(503, str(exc))
 
     @app.exception_handler(RagError)
     async def _rag(request: Request, exc: RagError):

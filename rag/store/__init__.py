@@ -2,9 +2,15 @@
 needs from wherever vectors, passages and BM25 statistics are kept.
 
 Two implementations share it: `rag.store.faiss` (local disk, the default) and `rag.store.milvus`
-(Milvus Lite or a server, for libraries that outgrow one machine). The pipeline (`rag.index`) cuts
-and embeds files into `FileData`; a store keeps them per file, so an update hands it only the files
-that changed. The agreement with the Milvus side, and every change to it: notes/store-seam.md.
+(Milvus Lite or a server, for libraries that outgrow one machine), chosen by `--store`/`RAG_STORE`
+(`rag.config.check_store`). The pipeline (`rag.index`) cuts and embeds files into `FileData`; a
+store keeps them per file, so an update hands it only the files that changed.
+
+What retrieval reads (`rag.retrieve`, `rag.assistant`, `rag.scope`) is one loaded version: the
+FAISS store's `Index`, or `rag.store.milvus.MilvusIndex`, which answers the same from Milvus:
+`passages` by position (files by source, passages in order), `term_pairs`, `lexical` (`vocab`,
+`search`, `postings`), `dense_scores(qvec, units)`, `sentence_vectors(position)`, `manifest`,
+`path`; and, for a `--doc` scope, `restrict(sources)` (FAISS: `rag.scope.scoped_index`).
 
 Passage ids are ``"<source>#<n>"``, n the passage number within its file (1-based), so a passage
 keeps its id when other files are added, changed or removed.
@@ -64,6 +70,8 @@ class UpdateSummary:
     changed: int = 0
     removed: int = 0
     retokenized: int = 0
+    #: Of the added and changed files, those whose passages and vectors were copied from another store.
+    copied: int = 0
     embedded_passages: int = 0
     embedded_units: int = 0
     seconds: float = 0.0
@@ -77,6 +85,8 @@ class UpdateSummary:
             (self.removed, "removed"), (self.retokenized, "re-tokenized (vectors reused)"),
         ) if n]
         embedded = f" ({self.embedded_passages} passages, {self.embedded_units} vectors embedded)" if self.embedded_units else ""
+        if self.copied:
+            embedded += f" ({self.copied} file(s)' passages and vectors copied from the FAISS index, not embedded)"
         spent = f" ({', '.join(f'{k} {v:.1f} s' for k, v in self.phases)})" if self.embedded_units else ""
         return f"{self.files} file(s): {', '.join(parts) or 'nothing to do'}{embedded} in {self.seconds:.1f} s{spent}"
 
@@ -103,7 +113,7 @@ class Store(Protocol):
         ...
 
     def search_lexical(self, tokens: list[str], depth: int, sources: Collection[str] | None = None) -> list[tuple[str, float]]:
-        """BM25 (k1 1.5, b 0.75) with IDF and average length over the WHOLE library, filtered by sources."""
+        """BM25 (k1 1.5, b 0.75, length normalised per file) with IDF over the WHOLE library, filtered by sources."""
         ...
 
     def passages(self, ids: list[str]) -> list[Passage]: ...
@@ -111,6 +121,17 @@ class Store(Protocol):
     def unit_vectors(self, passage_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(sentence numbers, their vectors) of one passage, for ranking a hit's sentences."""
         ...
+
+
+def centroid(vectors: np.ndarray, sentence: np.ndarray) -> np.ndarray:
+    """A document's centroid: the L2-normalised mean of its passage vectors (its sentence units,
+    `sentence >= 0`, left out), float32. What retrieval's document prior compares a question with
+    (`rag.retrieve.dense_scores`); both stores compute it here, so both rank alike."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    whole = vectors[np.asarray(sentence) < 0].astype(np.float64)
+    total = whole.sum(axis=0) if len(whole) else np.zeros(vectors.shape[1] if vectors.ndim == 2 else 0)
+    norm = float(np.linalg.norm(total))
+    return (total / norm if norm > 0 else total).astype(np.float32)
 
 
 def passage_id(source: str, number: int) -> str:
@@ -130,8 +151,8 @@ def open_store(root: Path, model: str, dependencies: dict[str, str], kind: str =
         from .faiss import FaissStore
 
         return FaissStore(root, model, dependencies, **options)
-    if kind == "milvus":  # pragma: no cover - provided by the Milvus side of the seam
-        from .milvus import MilvusStore  # type: ignore[import-not-found]
+    if kind == "milvus":
+        from .milvus import MilvusStore
 
         return MilvusStore(root, model, dependencies, **options)
     from ..errors import InvalidArgumentError
@@ -139,4 +160,4 @@ def open_store(root: Path, model: str, dependencies: dict[str, str], kind: str =
     raise InvalidArgumentError(f"unknown store {kind!r}: use faiss or milvus")
 
 
-__all__ = ["FileData", "FileRecord", "UpdateSummary", "Store", "open_store", "passage_id", "split_id"]
+__all__ = ["FileData", "FileRecord", "UpdateSummary", "Store", "open_store", "centroid", "passage_id", "split_id"]

@@ -44,7 +44,7 @@ from .. import atomic
 from ..chunking import Passage
 from ..errors import IndexCorruptError, IndexMissingError, RagError
 from ..hashing import sha256_file
-from . import FileData, FileRecord, UpdateSummary
+from . import FileData, FileRecord, UpdateSummary, centroid
 
 FORMAT = 2
 #: What reading a damaged index file can raise (numpy, json, zip, faiss, a Passage with wrong fields).
@@ -110,6 +110,34 @@ class Index:
     def units_of(self, sources: Collection[str]) -> np.ndarray:
         spans = [self.ranges[s][2:] for s in sorted(sources) if s in self.ranges]
         return np.concatenate([np.arange(a, b) for a, b in spans]) if spans else np.zeros(0, np.int64)
+
+    # -- what retrieval reads besides passages and BM25 (the Milvus view answers the same) ----------
+    def dense_scores(self, qvec: np.ndarray, depth: int) -> dict[int, float]:
+        """Best unit score per passage among the `depth` nearest units (a passage or one of its sentences)."""
+        n = min(depth, self.dense.ntotal)
+        if n <= 0:
+            return {}
+        sims, ids = self.dense.search(qvec.reshape(1, -1).astype(np.float32), n)
+        best: dict[int, float] = {}
+        for sim, uid in zip(sims[0], ids[0]):
+            if uid < 0:
+                continue
+            p = int(self.unit_passage[uid])
+            if sim > best.get(p, -2.0):
+                best[p] = float(sim)
+        return best
+
+    def file_centroids(self) -> dict[str, np.ndarray]:
+        """Each file's centroid (`rag.store.centroid`), from its rows of `vectors`."""
+        return {s: centroid(self.vectors[u0:u1], self.unit_sentence[u0:u1]) for s, (_, _, u0, u1) in self.ranges.items()}
+
+    def sentence_vectors(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sentence numbers, vectors) of a passage's sentence units, in sentence order."""
+        # A passage's units are contiguous rows (written passage by passage): found by bisection,
+        # not by scanning every unit of the index.
+        lo, hi = np.searchsorted(self.unit_passage, [position, position + 1])
+        units = lo + np.flatnonzero(self.unit_sentence[lo:hi] >= 0)
+        return self.unit_sentence[units], self.vectors[units]
 
 
 # -- passages as JSON lines ------------------------------------------------------------------------

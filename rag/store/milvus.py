@@ -27,16 +27,18 @@ Pointer rows are only ever inserted (the newest complete one wins), never update
 BM25 (exactly rag.lexical.LexicalIndex: Lucene idf, k1 1.5, b 0.75, the project's tokens):
 
 * Document side: a passage's sparse vector holds ``tf / (tf + k1·(1 − b + b·dl/ref))`` per term,
-  with ``ref`` the library's average length when that file was written (kept in its file record).
+  with ``ref`` the mean passage length of the passage's OWN file (kept in its file record): length
+  is normalised per file, as rag.bm25.LexicalIndex.from_counts(groups=sources) does for the FAISS
+  path. A file's mean never changes while the file does not, so stored weights never go stale
+  when other reports come and go (no rewriting, no drift).
 * Query side: ``qtf · idf(t)``, idf from document frequencies summed client-side over the visible
-  file records (each file stores its own df vector), so adding a report writes only its own rows.
-* The average length drifts as reports come and go, so stored weights are slightly off for files
-  written earlier. Milvus' sparse IP search only *proposes* candidates; the client rescores them
-  exactly (tf is recovered from the stored weight, dl is stored) with today's avgdl. Because
-  ``w_now / w_ref ≤ max(1, avgdl_now / ref)`` for every term, the exact score of any passage not
-  yet fetched is at most ``H · (lowest proposed score)``; the client fetches more until the k-th
-  exact score beats that bound. Results are therefore exactly BM25 over the whole library, always;
-  drift only costs a larger candidate pool (measured in benchmarks/README.md).
+  file records (each file stores its own df vector), so adding a report writes only its own rows;
+  a scope (``--doc``) sums only its files' vectors, as the FAISS path's scoped index does.
+* Milvus' sparse IP search *proposes* candidates (float32 weights); the client rescores them
+  exactly as the FAISS path does (tf recovered from the stored weight, dl stored; float32
+  per-term scores summed in the query's token order), so scores, and therefore ties, are
+  bit-for-bit those of LexicalIndex. The client fetches more candidates until the k-th exact
+  score beats the lowest proposed one (with float slack), so nothing Milvus ranked lower is missed.
 
 Tokens -> sparse dimension ids: a vocabulary stored in Milvus (ids 1, 2, … assigned by the writer,
 never reused), not a hash: a 32-bit hash (Milvus' sparse index limit) of ~300k library tokens has
@@ -49,7 +51,9 @@ client), exactly as with FAISS: `hybrid_search` with ``RRFRanker(60)`` would fus
 lexical candidates before exact rescoring, so its rankings could differ from the FAISS path's.
 
 One writer at a time per collection (Milvus Lite enforces one process per path; with a server,
-run `rag index` from one place). Readers need only the URI: no local files.
+run `rag index` from one place). Readers need only the URI: no local files. `MilvusIndex` (end of
+this module) is what the product's retrieval reads: one pointer version, positions numbered as the
+FAISS path numbers them, so `rag.retrieve` ranks exactly as it does over the FAISS index.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -71,17 +76,17 @@ from .. import config
 from ..chunking import Passage
 from ..errors import IndexMissingError, InvalidArgumentError, StoreError
 from ..bm25 import B, K1
-from . import FileData, FileRecord, UpdateSummary
+from . import FileData, FileRecord, UpdateSummary, centroid
 
-__all__ = ["MilvusStore", "INDEX", "SUPPORTED_INDEXES", "escape", "is_lite"]
+__all__ = ["MilvusStore", "MilvusIndex", "INDEX", "index_config", "SUPPORTED_INDEXES", "escape", "is_lite"]
 
 #: Bump when what is written changes (rows, weights, layout): it is part of the collection name.
-FORMAT = 1
+FORMAT = 2  # 2: BM25 length normalised per file
 
 #: The ONE index configuration. Dense vectors are L2-normalised, so inner product = cosine.
 INDEX: dict = {
     "dense": {"index_type": "HNSW", "metric_type": "IP", "params": {"M": 16, "efConstruction": 200}},
-    "dense_search": {"ef": 128},  # raised to the requested limit when smaller
+    "dense_search": {"ef": 128},  # raised to HNSW_EF_PER_RESULT × the requested limit when smaller
     "sparse": {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP", "params": {}},
 }
 
@@ -97,6 +102,31 @@ SUPPORTED_INDEXES = {
     },
 }
 
+#: `--index-type` (the FAISS names) -> the Milvus dense index; a Milvus name (IVF_FLAT, DISKANN, …) is taken as is.
+_INDEX_TYPES = {"auto": "HNSW", "hnsw": "HNSW", "flat": "FLAT", "ivfpq": "IVF_PQ"}
+_INDEX_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 128}, "IVF_PQ": {"nlist": 128, "m": 48, "nbits": 8},
+                 "IVF_SQ8": {"nlist": 128}}
+
+
+def index_config(index_type: str = "auto") -> dict:
+    """The ONE index configuration (:data:`INDEX`) with the dense index `rag index --index-type`
+    names; checked against the target (Lite or server) when the store is opened, before any write."""
+    kind = _INDEX_TYPES.get(index_type, index_type.upper() if isinstance(index_type, str) else "")
+    known = SUPPORTED_INDEXES["server"]["dense"]
+    if kind not in known:
+        raise StoreError(f"unknown index type {index_type!r}: use auto, flat, hnsw or ivfpq, or a Milvus index type "
+                         f"({', '.join(sorted(known))})")
+    out = json.loads(json.dumps(INDEX))
+    if kind != "HNSW":
+        out["dense"] = {"index_type": kind, "metric_type": "IP", "params": dict(_INDEX_PARAMS.get(kind, {}))}
+        out["dense_search"] = {"nprobe": 32} if kind.startswith("IVF") else {}
+    return out
+
+
+#: HNSW's search list per requested unit. The FAISS path searches a library below 20k vectors
+#: exactly; HNSW with ef = the limit (200 units) missed enough of the tail that 12 of 108 dev
+#: questions' hybrid top-10 differed at library size (5995 vectors); ef = 4 × the limit: 0 of 108.
+HNSW_EF_PER_RESULT = 4
 _MAX_LIMIT = 16384  # Milvus' largest top-k
 _BATCH = 1000  # rows per insert call
 _POINTER_BASE = 0  # pointer rows: pk = version (1, 2, …)
@@ -176,6 +206,13 @@ def _saturation(tf: np.ndarray | float, dl: float, avgdl: float):
     return tf / (tf + K1 * (1.0 - B + B * dl / avgdl))
 
 
+def _file_mean(counts: list[dict[str, int]]) -> float:
+    """The mean passage length of one file, computed as rag.bm25.LexicalIndex.from_counts does
+    (numpy float64 mean; 1.0 for a file without tokens), so the weights are the FAISS path's."""
+    lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
+    return float(lengths.mean()) if len(lengths) and lengths.sum() > 0 else 1.0
+
+
 def _idf(n: int, df: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
@@ -212,8 +249,25 @@ class _State:
     df: np.ndarray  # float64 (next_term,): document frequency per term id
     n_docs: int
     avgdl: float
-    ref: dict[int, float]  # gen -> the avgdl that gen's weights were written with
-    drift: float  # max over files of max(1, avgdl / ref): the rescoring bound's factor
+    ref: dict[int, float]  # gen -> the mean passage length of that gen's file (its weights' normaliser)
+    drift: float  # the rescoring bound's factor: 1.0 (per-file weights are exact); kept for old figures
+    file_df: dict[str, tuple[np.ndarray, np.ndarray]]  # source -> (term ids, document frequencies)
+    created: str = ""  # when the pointer was written (this version's switch)
+
+    def stats(self, sources: Collection[str] | None = None) -> tuple[int, np.ndarray]:
+        """(passages, df per term id) over the library, or over `sources` only (a scope)."""
+        if sources is None:
+            return self.n_docs, self.df
+        df = np.zeros_like(self.df)
+        n = 0
+        for s in sources:
+            f = self.files.get(s)
+            if f is None:
+                continue
+            n += int(f["passages"])
+            ids, vals = self.file_df[s]
+            np.add.at(df, ids, vals)
+        return n, df
 
     def visible(self) -> str:
         expr = f"gen < {self.next_gen}"
@@ -253,10 +307,10 @@ class MilvusStore:
         self.index = json.loads(json.dumps(index or INDEX))
         _validate_index(self.index, self.lite)  # before anything is written, even a connection
         self.key = _embedding_key(self.dependencies)
-        self.prefix = collection or _collection_prefix(_model_slug(model), model, self.key)
+        self.prefix = collection or config.milvus_collection() or _collection_prefix(_model_slug(model), model, self.key)
         self.names = {k: f"{self.prefix}_{k}" for k in ("units", "passages", "terms", "meta")}
         self._client = _connect(self.uri, config.milvus_token() if token is None else token,
-                                config.MILVUS_TIMEOUT if timeout is None else timeout)
+                                config.milvus_timeout() if timeout is None else timeout)
         self._lock = threading.Lock()
         self._state_cache: _State | None = None
         self._loaded = False
@@ -330,7 +384,26 @@ class MilvusStore:
         for name in self.names.values():
             state = str(self._client.get_load_state(name).get("state", ""))
             if "Loaded" not in state:
-                self._client.load_collection(name)
+                try:
+                    self._client.load_collection(name)
+                except Exception as exc:
+                    if not (self.lite and self._drop_lite_indexes(name)):
+                        raise StoreError(f"Milvus collection {name} at {self.uri} cannot be loaded ({_one_line(exc)}); "
+                                         "rebuild it: rag index --store milvus") from None
+                    self._client.load_collection(name)  # Lite rebuilds the index files it lacks
+
+    def _drop_lite_indexes(self, name: str) -> bool:
+        """Milvus Lite writes a segment's index file in place (not to a temporary file renamed into
+        place), so a process killed while writing one leaves a truncated file, and the collection
+        then cannot load ("File is too small"). Index files are derived from the segments' data:
+        remove this collection's, so that the load rebuilds them. Whether any was removed."""
+        folder = Path(self.uri).expanduser().resolve() / "collections" / name
+        removed = False
+        for f in folder.glob("partitions/*/indexes/*"):
+            if f.suffix in (".idx", ".sidx"):  # vector and scalar index sidecars
+                f.unlink(missing_ok=True)
+                removed = True
+        return removed
 
     # -- reading the pointer ------------------------------------------------------------------------
     def _pointer(self) -> tuple[int, dict] | None:
@@ -357,7 +430,7 @@ class MilvusStore:
             return cached
         self._check_info(data["info"])
         st = _State(version, int(data["next_gen"]), int(data["next_term"]), [int(g) for g in data["retired"]],
-                    data["info"], {}, np.zeros(0), 0, 1.0, {}, 1.0)
+                    data["info"], {}, np.zeros(0), 0, 1.0, {}, 1.0, {}, str(data.get("created", "")))
         rows = self._client.query(self.names["meta"], filter=f'kind == "file" and {st.visible()}',
                                   output_fields=["gen", "source", "data", "df"])
         df = np.zeros(st.next_term, dtype=np.float64)
@@ -370,11 +443,14 @@ class MilvusStore:
                 ids = np.fromiter((int(i) for i in vec), dtype=np.int64, count=len(vec))
                 vals = np.fromiter((float(v) for v in vec.values()), dtype=np.float64, count=len(vec))
                 keep = (ids > 0) & (ids < st.next_term)
+                st.file_df[r["source"]] = (ids[keep], np.rint(vals[keep]))
                 np.add.at(df, ids[keep], np.rint(vals[keep]))
+            else:
+                st.file_df[r["source"]] = (np.zeros(0, np.int64), np.zeros(0))
         st.files = dict(sorted(st.files.items()))
         st.df = df
         st.n_docs, st.avgdl = _stats(st.files)
-        st.drift = max([1.0] + [st.avgdl / r for r in st.ref.values() if r > 0])
+        st.drift = 1.0
         self._state_cache = st
         return st
 
@@ -435,23 +511,18 @@ class MilvusStore:
             for s in list(remove) + [fd.source for fd in add]:
                 if s in files:
                     retire.append(int(files.pop(s)["gen"]))
-            added_docs = sum(len(fd.passages) for fd in add)
-            added_dl = sum(sum(c.values()) for fd in add for c in fd.term_counts)
-            n = sum(int(f["passages"]) for f in files.values()) + added_docs
-            dl = sum(int(f["dl"]) for f in files.values()) + added_dl
-            ref = dl / n if n and dl > 0 else 1.0
-
             ids, next_term = self._assign_terms({t for fd in add for c in fd.term_counts for t in c}, st.next_term)
             gen = st.next_gen
             for fd in add:
-                self._write_file(fd, gen, ids, ref)
+                self._write_file(fd, gen, ids)
                 gen += 1
             if self.lite:  # seal the new rows so Lite indexes them now, not at the first questions
                 for key in ("units", "passages"):
                     self._client.flush(self.names[key])
             # The switch: one inserted row. Before it, nothing new is visible; after it, all is.
             self._write_pointer(st.version + 1, {"next_gen": gen, "next_term": next_term, "retired": sorted(set(retire)),
-                                                   "info": dict(st.info, dependencies=self.dependencies)})
+                                                   "info": dict(st.info, dependencies=self.dependencies),
+                                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             self._state_cache = None
             self._delete_gens(sorted(set(retire)))
             self._client.delete(self.names["meta"], filter=f'kind == "pointer" and pk < {_POINTER_BASE + st.version}')
@@ -528,8 +599,9 @@ class MilvusStore:
         self._terms_end = next_term
         return {t: self._terms[t] for t in tokens}, next_term
 
-    def _write_file(self, fd: FileData, gen: int, ids: dict[str, int], ref: float) -> None:
+    def _write_file(self, fd: FileData, gen: int, ids: dict[str, int]) -> None:
         c, base = self._client, gen << 32
+        ref = _file_mean(fd.term_counts)
         units = [{"pk": base + i, "gen": gen, "source": fd.source, "pid": fd.passages[int(o[0])].id, "n": int(o[0]),
                   "sentence": int(o[1]), "vec": v} for i, (o, v) in enumerate(zip(fd.unit_owner.tolist(), np.asarray(fd.vectors, np.float32).tolist()))]
         for i in range(0, len(units), _BATCH):
@@ -547,7 +619,8 @@ class MilvusStore:
             c.insert(self.names["passages"], rows[i : i + _BATCH])
         record = {"sha256": fd.sha256, "passages": len(fd.passages), "units": int(len(fd.unit_owner)), "dl": dl_sum,
                   "ref": ref, "embedding": fd.embedding, "lexical": fd.lexical,
-                  "term_pairs": {k: sorted(v) for k, v in sorted(fd.term_pairs.items())}}
+                  "term_pairs": {k: sorted(v) for k, v in sorted(fd.term_pairs.items())},
+                  "centroid": centroid(fd.vectors, np.asarray(fd.unit_owner).reshape(-1, 2)[:, 1]).tolist()}
         c.insert(self.names["meta"], [{"pk": _FILE_BASE + gen, "gen": gen, "kind": "file", "source": fd.source,
                                        "data": record, "df": {int(k): float(v) for k, v in df.items()} or {0: 1.0}}])
 
@@ -563,12 +636,9 @@ class MilvusStore:
         st = self._state()
         if depth <= 0 or (sources is not None and not sources) or not st.files:
             return []
-        q = np.asarray(qvec, dtype=np.float32).reshape(-1).tolist()
-        expr = self._filter(st, sources)
         limit = min(depth * 4, _MAX_LIMIT)
         while True:
-            hits = self._client.search(self.names["units"], data=[q], anns_field="vec", limit=limit, filter=expr,
-                                       output_fields=["pid", "source", "n"], search_params=self._dense_params(limit))[0]
+            hits = self._units(st, qvec, limit, sources)
             best: dict[str, tuple[float, str, int]] = {}
             for h in hits:
                 e = h["entity"]
@@ -583,10 +653,18 @@ class MilvusStore:
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[1][2]))[:depth]
         return [(pid, v[0]) for pid, v in ranked]
 
+    def _units(self, st: _State, qvec: np.ndarray, limit: int, sources: Collection[str] | None = None) -> list[dict]:
+        """The `limit` units nearest to `qvec` (HNSW/IP): Milvus hits with pid, source and n."""
+        q = np.asarray(qvec, dtype=np.float32).reshape(-1).tolist()
+        return self._client.search(self.names["units"], data=[q], anns_field="vec", limit=min(limit, _MAX_LIMIT),
+                                   filter=self._filter(st, sources), output_fields=["pid", "source", "n"],
+                                   search_params=self._dense_params(min(limit, _MAX_LIMIT)))[0]
+
     def _dense_params(self, limit: int) -> dict:
-        params = dict(self.index.get("dense_search") or {})
-        if self.index["dense"]["index_type"].upper().startswith("HNSW"):
-            params["ef"] = max(int(params.get("ef", 0)), limit)
+        spec = (self._state_cache.info.get("index") if self._state_cache else None) or self.index  # as built
+        params = dict(spec.get("dense_search") or {})
+        if spec["dense"]["index_type"].upper().startswith("HNSW"):
+            params["ef"] = max(int(params.get("ef", 0)), min(HNSW_EF_PER_RESULT * limit, max(limit, 32768)))
         return {"metric_type": "IP", "params": params}
 
     def _query_ids(self, st: _State, tokens: list[str]) -> dict[str, int]:
@@ -594,24 +672,29 @@ class MilvusStore:
         return {t: self._terms[t] for t in tokens if t in self._terms and self._terms[t] < st.next_term}
 
     def search_lexical(self, tokens: list[str], depth: int, sources: Collection[str] | None = None) -> list[tuple[str, float]]:
-        """BM25 (k1 1.5, b 0.75) with IDF and average length over the WHOLE library, filtered by
-        sources; scores equal rag.lexical.LexicalIndex's over the same passages."""
-        st = self._state()
+        """BM25 (k1 1.5, b 0.75, length normalised per file) with IDF over the WHOLE library,
+        filtered by sources; scores equal rag.bm25.LexicalIndex's over the same passages."""
+        return self._search_lexical(self._state(), tokens, depth, sources)
+
+    def _search_lexical(self, st: _State, tokens: list[str], depth: int, sources: Collection[str] | None = None,
+                        idf_sources: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """search_lexical on one state; IDF over `idf_sources` (a scope) instead of the library if given."""
         self.last_lexical_candidates = 0
-        if depth <= 0 or not tokens or st.n_docs == 0 or (sources is not None and not sources):
+        n_docs, df = st.stats(idf_sources)
+        if depth <= 0 or not tokens or n_docs == 0 or (sources is not None and not sources):
             return []
-        query = self._lexical_query(st, tokens)
+        query = self._lexical_query(st, tokens, n_docs, df)
         if not query:
             return []
         expr = self._filter(st, sources)
-        bound = st.drift * (1.0 + _FLOAT_SLACK)
+        bound = 1.0 + _FLOAT_SLACK
         limit = min(max(2 * depth, depth + 20), _MAX_LIMIT)
         while True:
             hits = self._propose(query, expr, limit)
             scored = []
             for h in hits:
                 e = h["entity"]
-                s = self._exact(query, e["sparse"], int(e["dl"]), st.ref.get(int(e["gen"]), st.avgdl), st.avgdl)
+                s = self._exact(query, e["sparse"], int(e["dl"]), st.ref.get(int(e["gen"]), 1.0))
                 if s > 0:
                     scored.append((-s, e["source"], int(e["n"]), e["pid"]))
             scored.sort()
@@ -623,46 +706,50 @@ class MilvusStore:
         self.last_lexical_candidates = len(hits)
         return [(pid, -neg) for neg, _, _, pid in scored[:depth]]
 
-    def _lexical_query(self, st: _State, tokens: list[str]) -> dict[int, float]:
-        """The query side of BM25 as a sparse vector: qtf · idf per known term id."""
+    def _lexical_query(self, st: _State, tokens: list[str], n_docs: int, df: np.ndarray) -> dict[int, tuple[int, float]]:
+        """The query side of BM25: term id -> (qtf, idf), in the order of the question's tokens."""
         qtf = Counter(tokens)
         ids = self._query_ids(st, sorted(qtf))
-        query: dict[int, float] = {}
+        query: dict[int, tuple[int, float]] = {}
         for t, c in qtf.items():
             i = ids.get(t)
-            if i is None or i >= len(st.df) or st.df[i] <= 0:
+            if i is None or i >= len(df) or df[i] <= 0:
                 continue
-            query[i] = c * _idf(st.n_docs, int(st.df[i]))
+            query[i] = (c, _idf(n_docs, int(df[i])))
         return query
 
-    def _propose(self, query: dict[int, float], expr: str, limit: int) -> list[dict]:
-        """Milvus' sparse inner-product ranking (weights of each row's write time): candidates."""
-        return self._client.search(self.names["passages"], data=[query], anns_field="sparse", limit=limit, filter=expr,
+    def _propose(self, query: dict[int, tuple[int, float]], expr: str, limit: int) -> list[dict]:
+        """Milvus' sparse inner-product ranking (the stored weights, float32): candidates."""
+        data = {i: c * idf for i, (c, idf) in query.items()}
+        return self._client.search(self.names["passages"], data=[data], anns_field="sparse", limit=limit, filter=expr,
                                    output_fields=["pid", "source", "n", "dl", "gen", "sparse"],
                                    search_params={"metric_type": "IP", "params": {}})[0]
 
     @staticmethod
-    def _exact(query: dict[int, float], sparse: dict, dl: int, ref: float, avgdl: float) -> float:
-        """Exact BM25 of one passage: tf recovered from the weight it was written with."""
-        k_ref = K1 * (1.0 - B + B * dl / ref)
-        k_now = K1 * (1.0 - B + B * dl / avgdl)
-        score = 0.0
-        for i, qw in query.items():
+    def _exact(query: dict[int, tuple[int, float]], sparse: dict, dl: int, ref: float) -> float:
+        """Exact BM25 of one passage, computed as rag.bm25.LexicalIndex does (float32 per-term
+        scores ``idf·tf/(tf + norm)``, times qtf, summed in float32 in the query's order): tf is
+        recovered from the stored weight, the norm from the passage's length and its file's mean."""
+        norm = K1 * (1.0 - B + B * np.float64(dl) / np.float64(ref))
+        score = np.float32(0.0)
+        for i, (qtf, idf) in query.items():
             w = sparse.get(i)
             if w is None:
                 w = sparse.get(str(i))
             if not w:
                 continue
-            tf = round(w * k_ref / (1.0 - w))
-            score += qw * tf / (tf + k_now)
-        return score
+            tf = round(w * norm / (1.0 - w))
+            score = np.float32(score + np.float32(qtf) * np.float32(idf * tf / (tf + norm)))
+        return float(score)
 
     # -- the seam: reading passages ---------------------------------------------------------------
     def passages(self, ids: list[str]) -> list[Passage]:
         """The passages of these ids, in this order (text, offsets, lines, sections from Milvus)."""
         if not ids:
             return []
-        st = self._state()
+        return self._passages(self._state(), ids)
+
+    def _passages(self, st: _State, ids: list[str]) -> list[Passage]:
         rows = self._client.query(self.names["passages"], filter=f"pid in {_str_list(sorted(set(ids)))} and {st.visible()}",
                                   output_fields=["pid", "data"])
         by_id = {r["pid"]: _passage_from(r["data"]) for r in rows}
@@ -673,7 +760,9 @@ class MilvusStore:
 
     def unit_vectors(self, passage_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(sentence numbers, their vectors) of one passage, for ranking a hit's sentences."""
-        st = self._state()
+        return self._unit_vectors(self._state(), passage_id)
+
+    def _unit_vectors(self, st: _State, passage_id: str) -> tuple[np.ndarray, np.ndarray]:
         rows = self._client.query(self.names["units"], filter=f"pid == {escape(passage_id)} and sentence >= 0 and {st.visible()}",
                                   output_fields=["sentence", "vec"])
         rows.sort(key=lambda r: int(r["sentence"]))
@@ -758,6 +847,11 @@ def _connect(uri: str, token: str, timeout: float):
                              "a server URI starts with http:// or https://")
         path.parent.mkdir(parents=True, exist_ok=True)
         uri = str(path.resolve())
+    import logging
+
+    quiet = logging.getLogger("milvus_lite.server_manager")  # it logs a traceback when Lite cannot start:
+    level = quiet.level  # the user gets our one line instead
+    quiet.setLevel(logging.CRITICAL)
     try:
         client = MilvusClient(uri=uri, token=token, timeout=timeout)
         client.list_collections()
@@ -770,6 +864,8 @@ def _connect(uri: str, token: str, timeout: float):
             raise StoreError(f"cannot open Milvus Lite at {uri} ({_one_line(exc)})") from None
         raise StoreError(f"Milvus at {uri} does not answer ({_one_line(exc)}); start the server or fix RAG_MILVUS_URI"
                          " (and RAG_MILVUS_TOKEN if it needs one)") from None
+    finally:
+        quiet.setLevel(level)
 
 
 def _lite_locked(path: Path) -> bool:
@@ -789,3 +885,293 @@ def _lite_locked(path: Path) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------
+# What retrieval reads from an index, served by Milvus
+
+
+#: How many of each search's best passages the first passage read of a question brings along.
+PREFETCH = 12
+#: A scope (`--doc`) of at most this many units is searched exactly on the client, as the FAISS
+#: path searches every scope (and any index below 20k vectors: rag.store.faiss.choose_index_type).
+EXACT_SCOPE_UNITS = 20_000
+
+
+class MilvusIndex:
+    """What rag.retrieve, rag.assistant and rag.server read from an index (as the FAISS path's
+    `rag.store.faiss.Index`), served by a MilvusStore: one pointer version of the library, or a
+    scope (`--doc`) of it. No local file is read: passages (text, offsets, lines, section paths),
+    vectors, the BM25 vocabulary and statistics and the term pairs all come from Milvus.
+
+    Positions number the passages as the FAISS index does (files by source, passages in order),
+    so rankings, ties and scores are the FAISS path's: dense search asks for as many units as
+    FAISS does and keeps each passage's best; BM25 is exact (see the module docstring); a scope
+    has its own IDF (its files' document frequencies) while length stays normalised per file,
+    as `rag.scope.scoped_index` builds it. Passages are read on demand and kept.
+    """
+
+    def __init__(self, store: MilvusStore, sources: Collection[str] | None = None, state: _State | None = None) -> None:
+        st = state or _guard(store, lambda: store._state())
+        self.store = store
+        self.state = st
+        self.version = st.version
+        chosen = sorted(st.files) if sources is None else sorted(s for s in set(sources) if s in st.files)
+        self.sources = None if sources is None else frozenset(chosen)
+        self.ranges: dict[str, tuple[int, int, int, int]] = {}
+        p = u = 0
+        for s in chosen:
+            f = st.files[s]
+            self.ranges[s] = (p, p + int(f["passages"]), u, u + int(f["units"]))
+            p += int(f["passages"])
+            u += int(f["units"])
+        self._order = chosen
+        self._starts = np.array([self.ranges[s][0] for s in chosen] + [p], dtype=np.int64)
+        self.n_docs, self._df = st.stats(self.sources)
+        self.n_units = u
+        pairs: dict[str, set[str]] = {}
+        for s in chosen:
+            for k, v in st.files[s].get("term_pairs", {}).items():
+                pairs.setdefault(k, set()).update(v)
+        self.term_pairs = pairs
+        self.passages = _Passages(self)
+        self.lexical = _Lexical(self)
+        from .faiss import Manifest
+
+        kind = str(st.info.get("index", {}).get("dense", {}).get("index_type", "HNSW"))
+        self.manifest = Manifest(
+            format=FORMAT, model=st.info.get("model", store.model), dim=int(st.info.get("dim", 0)), passages=p, units=u,
+            corpus={s: st.files[s]["sha256"] for s in chosen}, dependencies=dict(st.info.get("dependencies") or {}),
+            files={s: {"passages": int(st.files[s]["passages"]), "units": int(st.files[s]["units"]),
+                       "embedding_digest": st.files[s].get("embedding", ""), "lexical_digest": st.files[s].get("lexical", "")}
+                   for s in chosen},
+            checksums={}, index_type=f"milvus {kind.lower()}", build_seconds=0.0, created=st.created, summary="",
+        )
+        self.path = Path(f"{store.prefix}@v{st.version}")  # names the version (healthz, scope cache keys)
+        self._filter_sources = None if sources is None else chosen
+        self._units_cache = None
+        # The best candidates of this thread's last searches: the first passage a question reads
+        # brings them (and their sentence vectors) in one query each, not one query per hit.
+        self._pending = threading.local()
+        self._sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    # -- positions <-> passage ids ----------------------------------------------------------------
+    def position(self, pid: str) -> int:
+        source, _, n = pid.rpartition("#")
+        lo, hi, _, _ = self.ranges[source]
+        pos = lo + int(n) - 1
+        if not lo <= pos < hi:
+            raise KeyError(pid)
+        return pos
+
+    def pid(self, pos: int) -> str:
+        i = int(np.searchsorted(self._starts, pos, side="right")) - 1
+        if not 0 <= pos < int(self._starts[-1]) or i < 0:
+            raise IndexError(pos)
+        source = self._order[i]
+        return f"{source}#{pos - self.ranges[source][0] + 1}"
+
+    def current(self) -> bool:
+        """Whether this is still the store's newest version (one small query)."""
+        ptr = _guard(self.store, self.store._pointer)
+        return ptr is not None and ptr[0] == self.version
+
+    def restrict(self, sources: Collection[str]) -> "MilvusIndex":
+        """The same version restricted to `sources` (a `--doc` scope): a Milvus filter."""
+        return MilvusIndex(self.store, sources, self.state)
+
+    # -- what retrieval reads ---------------------------------------------------------------------
+    def dense_scores(self, qvec: np.ndarray, depth: int) -> dict[int, float]:
+        """Best unit score per passage among the `depth` nearest units (as the FAISS path)."""
+        n = min(depth, self.n_units)
+        if n <= 0:
+            return {}
+        best: dict[int, float] = {}
+        if self.sources is not None and self.n_units <= EXACT_SCOPE_UNITS:
+            # A scope, like the FAISS path's scoped index, is searched exactly: Milvus' filtered
+            # HNSW search is approximate, and a small scope's vectors are cheap to keep.
+            positions, flat = self._scope_units()
+            sims, rows = flat.search(np.asarray(qvec, dtype=np.float32).reshape(1, -1), n)
+            pairs = ((int(positions[r]), float(x)) for x, r in zip(sims[0], rows[0]) if r >= 0)
+        else:
+            hits = _guard(self.store, lambda: self.store._units(self.state, qvec, n, self._filter_sources))
+            pairs = ((self.position(h["entity"]["pid"]), float(np.float32(h["distance"]))) for h in hits)
+        for pos, sim in pairs:
+            if sim > best.get(pos, -2.0):
+                best[pos] = sim
+        self._note(sorted(best, key=lambda p: (-best[p], p)))
+        return best
+
+    def _note(self, positions: list[int]) -> None:
+        pending = getattr(self._pending, "positions", None)
+        if pending is None:
+            pending = self._pending.positions = []
+        pending.extend(positions[:PREFETCH])
+        del pending[: -4 * PREFETCH]
+
+    def _prefetch(self, position: int) -> None:
+        """Read this passage and the pending candidates (those not kept yet), with their sentence
+        vectors: two queries."""
+        pending = getattr(self._pending, "positions", None) or []
+        self._pending.positions = []
+        pids = list(dict.fromkeys([self.pid(position), *(self.pid(p) for p in pending)]))
+        self.passages.fetch(pids)
+        want = [p for p in pids if p not in self._sentences]
+        if not want:
+            return
+        st, store = self.state, self.store
+        rows = _guard(store, lambda: store._client.query(
+            store.names["units"], filter=f"pid in {_str_list(want)} and sentence >= 0 and {st.visible()}",
+            output_fields=["pid", "sentence", "vec"]))
+        dim = int(st.info["dim"])
+        by_pid: dict[str, list] = {p: [] for p in want}
+        for r in rows:
+            by_pid.setdefault(r["pid"], []).append(r)
+        if len(self._sentences) > 50_000:  # bounded: a long-running worker does not keep every vector
+            self._sentences.clear()
+        for pid, rs in by_pid.items():
+            rs.sort(key=lambda r: int(r["sentence"]))
+            self._sentences[pid] = (np.array([int(r["sentence"]) for r in rs], dtype=np.int32),
+                                    np.array([r["vec"] for r in rs], dtype=np.float32).reshape(len(rs), dim))
+
+    def _scope_units(self):
+        """(passage position per unit, faiss.IndexFlatIP over the units) of the scope, in the FAISS
+        path's row order: the same exact search `rag.scope.scoped_index` builds."""
+        if self._units_cache is None:
+            st, store = self.state, self.store
+            rows = []
+            for s in self._order:
+                rows += _guard(store, lambda s=s: store._client.query(
+                    store.names["units"], filter=f"source == {escape(s)} and {st.visible()}", output_fields=["pk", "pid", "vec"]))
+            rows.sort(key=lambda r: (self.ranges[r["pid"].rpartition("#")[0]][0], int(r["pk"])))
+            dim = int(st.info["dim"])
+            import faiss
+
+            flat = faiss.IndexFlatIP(dim)
+            if rows:
+                flat.add(np.ascontiguousarray(np.array([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), dim)))
+            self._units_cache = (np.array([self.position(r["pid"]) for r in rows], dtype=np.int64), flat)
+        return self._units_cache
+
+    def file_centroids(self) -> dict[str, np.ndarray]:
+        """Each file's centroid (`rag.store.centroid`), kept with the file's record when it was
+        written; a collection written before records carried it reads the passage vectors once."""
+        out: dict[str, np.ndarray] = {}
+        st, store = self.state, self.store
+        for s in self._order:
+            kept = st.files[s].get("centroid")
+            if kept is not None:
+                out[s] = np.asarray(kept, dtype=np.float32)
+                continue
+            rows = _guard(store, lambda s=s: store._client.query(
+                store.names["units"], filter=f"source == {escape(s)} and sentence < 0 and {st.visible()}",
+                output_fields=["vec"]))
+            dim = int(st.info["dim"])
+            vecs = np.array([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), dim)
+            out[s] = centroid(vecs, np.full(len(rows), -1))
+        return out
+
+    def sentence_vectors(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sentence numbers, vectors) of a passage's sentence units, in sentence order."""
+        pid = self.pid(position)
+        if pid not in self._sentences:
+            self._prefetch(position)
+        return self._sentences[pid]
+
+
+class _Passages:
+    """The passages of a MilvusIndex by position, read from Milvus on demand and kept."""
+
+    def __init__(self, view: MilvusIndex) -> None:
+        self.view = view
+        self._kept: dict[str, Passage] = {}
+
+    def __len__(self) -> int:
+        return self.view.n_docs
+
+    def __getitem__(self, pos):
+        if isinstance(pos, slice):
+            return [self[i] for i in range(*pos.indices(len(self)))]
+        pos = int(pos)
+        if pos < 0:
+            pos += len(self)
+        pid = self.view.pid(pos)
+        p = self._kept.get(pid)
+        if p is None:
+            self.view._prefetch(pos)
+            p = self._kept[pid]
+        return p
+
+    def fetch(self, pids: list[str]) -> None:
+        """Read these passages (those not kept yet) in one query."""
+        missing = sorted({p for p in pids if p not in self._kept})
+        if missing:
+            view = self.view
+            got = _guard(view.store, lambda: view.store._passages(view.state, missing))
+            self._kept.update((p.id, p) for p in got)
+
+    def __iter__(self):
+        view = self.view
+        for s in view._order:
+            lo, hi, _, _ = view.ranges[s]
+            if any(f"{s}#{n}" not in self._kept for n in range(1, hi - lo + 1)):
+                rows = _guard(view.store, lambda: view.store._client.query(
+                    view.store.names["passages"], filter=f"source == {escape(s)} and {view.state.visible()}", output_fields=["data"]))
+                self._kept.update((p.id, p) for p in (_passage_from(r["data"]) for r in rows))
+            for n in range(1, hi - lo + 1):
+                yield self._kept[f"{s}#{n}"]
+
+
+class _Vocabulary:
+    """`token in vocab`: whether a token occurs in the view's passages (its df > 0)."""
+
+    def __init__(self, view: MilvusIndex) -> None:
+        self.view = view
+        _guard(view.store, lambda: view.store._sync_terms(view.state.next_term))
+
+    def __contains__(self, token: object) -> bool:
+        i = self.view.store._terms.get(token) if isinstance(token, str) else None
+        return i is not None and i < len(self.view._df) and self.view._df[i] > 0
+
+
+class _Lexical:
+    """BM25 of a MilvusIndex: `vocab`, `search` and `postings` as rag.bm25.LexicalIndex."""
+
+    def __init__(self, view: MilvusIndex) -> None:
+        self.view = view
+        self.vocab = _Vocabulary(view)
+
+    def __len__(self) -> int:
+        return self.view.n_docs
+
+    def search(self, tokens: list[str], k: int) -> list[tuple[int, float]]:
+        v = self.view
+        hits = _guard(v.store, lambda: v.store._search_lexical(v.state, tokens, k, v._filter_sources, v.sources))
+        out = [(v.position(pid), s) for pid, s in hits]
+        v._note([p for p, _ in out])
+        return out
+
+    def postings(self, token: str) -> np.ndarray:
+        v = self.view
+        i = v.store._terms.get(token)
+        if i is None or i >= len(v._df) or v._df[i] <= 0:
+            return np.zeros(0, dtype=np.int32)
+        hits = _guard(v.store, lambda: v.store._client.search(
+            v.store.names["passages"], data=[{int(i): 1.0}], anns_field="sparse", limit=min(int(v._df[i]), _MAX_LIMIT),
+            filter=v.store._filter(v.state, v._filter_sources), output_fields=["pid"],
+            search_params={"metric_type": "IP", "params": {}})[0])
+        return np.sort(np.array([v.position(h["entity"]["pid"]) for h in hits if float(h["distance"]) > 0], dtype=np.int32))
+
+
+def _guard(store: MilvusStore, call):
+    """Run a Milvus call; a failure of the connection or the server becomes one StoreError line."""
+    try:
+        return call()
+    except (StoreError, IndexMissingError, InvalidArgumentError):
+        raise
+    except Exception as exc:
+        from pymilvus.exceptions import MilvusException
+
+        if isinstance(exc, (MilvusException, ConnectionError, TimeoutError, OSError)) or type(exc).__module__.startswith(("grpc", "pymilvus")):
+            raise StoreError(f"Milvus at {store.uri} failed ({_one_line(exc)}); check that it is running (RAG_MILVUS_URI)") from None
+        raise
