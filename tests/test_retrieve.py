@@ -185,7 +185,13 @@ def test_hybrid_fusion_weighs_dense_by_the_questions_language(hash_assistant, mo
 
 
 class _TinyIndex:
-    """What `dense_scores` reads of an index: passages (their sources), unit rows, vectors, FAISS."""
+    """What `dense_scores` reads of an index: passages (their sources), unit rows, vectors, FAISS,
+    each file's slice (`ranges`), and the FAISS index's own dense search and centroids."""
+
+    from rag.store.faiss import Index as _Index
+
+    dense_scores = _Index.dense_scores
+    file_centroids = _Index.file_centroids
 
     def __init__(self, sources, vectors):
         import faiss
@@ -199,6 +205,10 @@ class _TinyIndex:
         self.unit_sentence = np.full(len(sources), -1, dtype=np.int32)
         self.dense = faiss.IndexFlatIP(self.vectors.shape[1])
         self.dense.add(self.vectors)
+        self.ranges = {}
+        for i, s in enumerate(sources):  # one unit per passage, files contiguous
+            lo = self.ranges.get(s, (i,))[0]
+            self.ranges[s] = (lo, i + 1, lo, i + 1)
 
 
 def _unit(v):

@@ -66,7 +66,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -677,13 +677,15 @@ class MilvusStore:
         return self._search_lexical(self._state(), tokens, depth, sources)
 
     def _search_lexical(self, st: _State, tokens: list[str], depth: int, sources: Collection[str] | None = None,
-                        idf_sources: Collection[str] | None = None) -> list[tuple[str, float]]:
-        """search_lexical on one state; IDF over `idf_sources` (a scope) instead of the library if given."""
+                        idf_sources: Collection[str] | None = None,
+                        weights: Mapping[str, float] | None = None) -> list[tuple[str, float]]:
+        """search_lexical on one state; IDF over `idf_sources` (a scope) instead of the library if
+        given; `weights` scale tokens as in rag.bm25.LexicalIndex.search."""
         self.last_lexical_candidates = 0
         n_docs, df = st.stats(idf_sources)
         if depth <= 0 or not tokens or n_docs == 0 or (sources is not None and not sources):
             return []
-        query = self._lexical_query(st, tokens, n_docs, df)
+        query = self._lexical_query(st, tokens, n_docs, df, weights)
         if not query:
             return []
         expr = self._filter(st, sources)
@@ -706,8 +708,10 @@ class MilvusStore:
         self.last_lexical_candidates = len(hits)
         return [(pid, -neg) for neg, _, _, pid in scored[:depth]]
 
-    def _lexical_query(self, st: _State, tokens: list[str], n_docs: int, df: np.ndarray) -> dict[int, tuple[int, float]]:
-        """The query side of BM25: term id -> (qtf, idf), in the order of the question's tokens."""
+    def _lexical_query(self, st: _State, tokens: list[str], n_docs: int, df: np.ndarray,
+                       weights: Mapping[str, float] | None = None) -> dict[int, tuple[float, float]]:
+        """The query side of BM25: term id -> (qtf times the token's weight, idf), in the order of
+        the question's tokens."""
         qtf = Counter(tokens)
         ids = self._query_ids(st, sorted(qtf))
         query: dict[int, tuple[int, float]] = {}
@@ -715,7 +719,7 @@ class MilvusStore:
             i = ids.get(t)
             if i is None or i >= len(df) or df[i] <= 0:
                 continue
-            query[i] = (c, _idf(n_docs, int(df[i])))
+            query[i] = (c * (weights.get(t, 1.0) if weights else 1.0), _idf(n_docs, int(df[i])))
         return query
 
     def _propose(self, query: dict[int, tuple[int, float]], expr: str, limit: int) -> list[dict]:
@@ -1144,12 +1148,32 @@ class _Lexical:
     def __len__(self) -> int:
         return self.view.n_docs
 
-    def search(self, tokens: list[str], k: int) -> list[tuple[int, float]]:
+    def search(self, tokens: list[str], k: int, weights: Mapping[str, float] | None = None) -> list[tuple[int, float]]:
         v = self.view
-        hits = _guard(v.store, lambda: v.store._search_lexical(v.state, tokens, k, v._filter_sources, v.sources))
+        hits = _guard(v.store, lambda: v.store._search_lexical(v.state, tokens, k, v._filter_sources, v.sources, weights))
         out = [(v.position(pid), s) for pid, s in hits]
         v._note([p for p, _ in out])
         return out
+
+    def group_weights(self, groups: Iterable[tuple[Sequence[str], Sequence[str]]]) -> dict[str, float]:
+        """As rag.bm25.LexicalIndex.group_weights: a group's renderings weigh as one term (the IDF
+        of the passages holding any of them); the union is read from the renderings' postings."""
+        v = self.view
+        out: dict[str, float] = {}
+        for renderings, tokens in groups:
+            held = [self.postings(t) for t in dict.fromkeys(renderings)]
+            held = [h for h in held if len(h)]
+            if not held:
+                continue
+            cap = _idf(v.n_docs, int(np.unique(np.concatenate(held)).size))
+            for t in tokens:
+                i = v.store._terms.get(t)
+                if i is None or i >= len(v._df) or v._df[i] <= 0:
+                    continue
+                own = _idf(v.n_docs, int(v._df[i]))
+                w = min(1.0, cap / own) if own > 0 else 1.0
+                out[t] = min(w, out.get(t, 1.0))
+        return {t: w for t, w in out.items() if w < 1.0}
 
     def postings(self, token: str) -> np.ndarray:
         v = self.view
