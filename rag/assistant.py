@@ -287,9 +287,10 @@ class Assistant:
             return self._titles[1]
 
     def documents_status(self) -> list["DocumentStatus"]:
-        """Every corpus file with its titles, passage count and index state (indexed, changed,
-        new, removed since the index was built); never builds the index."""
+        """Every corpus file with its titles, passage count and index state (indexed, stale,
+        changed, new, removed since the index was built); never builds the index."""
         from .catalog import document_status
+        from .index import digests
 
         docs = self.documents()
         with self._lock:
@@ -302,7 +303,9 @@ class Assistant:
         else:
             manifest = index.manifest
         counts = {s: int(f["passages"]) for s, f in manifest.files.items()}
-        return document_status(docs, manifest.corpus, counts)
+        now = digests(self.dependencies())
+        stale = {s for s, f in manifest.files.items() if (f.get("embedding_digest"), f.get("lexical_digest")) != now}
+        return document_status(docs, manifest.corpus, counts, stale)
 
     def grounder(self):
         from .abstain import Grounder

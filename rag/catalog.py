@@ -5,6 +5,8 @@ file's content hash with the one the current index was built from:
 
 * `indexed`: the index holds the file as it is now;
 * `changed`: the file was edited since the index was built (its passages are the old ones);
+* `stale`: the file is unchanged, but what its passages depend on (chunking, model, tokenizer:
+  `rag.index.dependencies`) changed since: the next `rag index` embeds or tokenizes it again;
 * `new`: the file is not in the index yet;
 * `removed`: the index still holds a file that is gone from the corpus.
 
@@ -17,12 +19,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 from .corpus import Document
 from .scope import title_of
 
-STATES = ("indexed", "changed", "new", "removed")
+STATES = ("indexed", "stale", "changed", "new", "removed")
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,11 @@ def document_status(
     documents: Sequence[Document],
     indexed_hashes: Mapping[str, str] | None,
     passage_counts: Mapping[str, int] | None,
+    stale: Collection[str] = (),
 ) -> list[DocumentStatus]:
     """Each document's status given the hashes (source -> sha256) and passage counts of the
-    current index (both None when there is no index): corpus files in corpus order, then removed ones."""
+    current index (both None when there is no index) and the indexed sources built under other
+    dependencies (`stale`): corpus files in corpus order, then removed ones."""
     hashes = dict(indexed_hashes or {})
     counts = Counter(passage_counts or {})
     out = []
@@ -57,7 +61,7 @@ def document_status(
         if doc.source not in hashes:
             state = "new"
         elif hashes[doc.source] == doc.sha256:
-            state = "indexed"
+            state = "stale" if doc.source in stale else "indexed"
         else:
             state = "changed"
         out.append(

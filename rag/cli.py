@@ -313,10 +313,12 @@ def docs(
         about = ", ".join(x for x in (r.publisher, r.year) if x)
         if titles or about:
             typer.echo("               " + titles + (f"  ({about})" if about else ""))
-    counts = {s: sum(r.state == s for r in rows) for s in ("indexed", "changed", "new", "removed")}
+    from .catalog import STATES
+
+    counts = {s: sum(r.state == s for r in rows) for s in STATES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     typer.echo(f"{sum(r.state != 'removed' for r in rows)} document(s) in the corpus: {summary}.")
-    if counts["changed"] or counts["new"] or counts["removed"]:
+    if counts["stale"] or counts["changed"] or counts["new"] or counts["removed"]:
         typer.echo("The index is out of date; rebuild it with: rag index", err=True)
 
 

@@ -315,29 +315,3 @@ def stale_reason(manifest: Manifest, docs: list[Document], model: str, settings:
     return None
 
 
-@dataclass(frozen=True)
-class FileState:
-    """One file of the corpus or of the index, and whether the index is up to date with it."""
-
-    source: str
-    passages: int  # in the index (0 when not indexed)
-    state: str  # "indexed", "new", "changed", "removed" (indexed, no longer in the corpus), "stale" (dependencies changed)
-
-
-def file_states(docs: list[Document], index_dir: Path, model: str, deps: dict[str, str]) -> list[FileState]:
-    """Every file of the corpus and of the index with its state, from the manifest alone (cheap:
-    no passage or vector is read)."""
-    emb, lex = digests(deps)
-    stored = FaissStore(index_dir, model).files()
-    out = []
-    for d in docs:
-        r = stored.get(d.source)
-        if r is None:
-            out.append(FileState(d.source, 0, "new"))
-        elif r.sha256 != d.sha256:
-            out.append(FileState(d.source, r.passages, "changed"))
-        else:
-            out.append(FileState(d.source, r.passages, "indexed" if (r.embedding, r.lexical) == (emb, lex) else "stale"))
-    names = {d.source for d in docs}
-    out += [FileState(s, r.passages, "removed") for s, r in stored.items() if s not in names]
-    return sorted(out, key=lambda f: f.source)

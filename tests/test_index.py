@@ -310,24 +310,22 @@ def test_a_copied_index_folder_still_loads(lib, tmp_path):
     assert len(load_index(current_version(tmp_path / "copy", MODEL)).passages) == 2
 
 
-def test_file_states_say_which_files_are_indexed_new_changed_removed_or_stale(lib, monkeypatch):
-    from rag.index import file_states
+def test_documents_status_says_which_files_are_indexed_stale_new_changed_or_removed(lib, monkeypatch):
+    def states(a):
+        return {d.source: (d.state, d.passages) for d in a.documents_status()}
 
     (lib.corpus / "c.md").write_text(C, encoding="utf-8")
     (lib.corpus / "b.md").write_text(B + "\n补充。\n", encoding="utf-8")
-    a = lib.assistant()
-    states = {f.source: (f.state, f.passages) for f in file_states(a.documents(), lib.idx, MODEL, a.dependencies())}
-    assert states == {"corpus/a.md": ("indexed", 1), "corpus/b.md": ("changed", 1), "corpus/c.md": ("new", 0)}
+    assert states(lib.assistant()) == {"corpus/a.md": ("indexed", 1), "corpus/b.md": ("changed", 1), "corpus/c.md": ("new", None)}
     (lib.corpus / "a.md").unlink()
     import rag.chunking
 
     monkeypatch.setattr(rag.chunking, "VERSION", rag.chunking.VERSION + 1, raising=False)
-    a = lib.assistant()
-    states = {f.source: f.state for f in file_states(a.documents(), lib.idx, MODEL, a.dependencies())}
-    assert states["corpus/a.md"] == "removed" and states["corpus/b.md"] == "changed"
+    got = states(lib.assistant())
+    assert got["corpus/a.md"] == ("removed", 1) and got["corpus/b.md"][0] == "changed"
     (lib.corpus / "b.md").write_text(B, encoding="utf-8")
-    a = lib.assistant()
-    assert {f.source: f.state for f in file_states(a.documents(), lib.idx, MODEL, a.dependencies())}["corpus/b.md"] == "stale"
+    # Unchanged, but chunked under another version: the next `rag index` embeds it again.
+    assert states(lib.assistant())["corpus/b.md"] == ("stale", 1)
 
 
 def test_a_text_repeated_across_files_is_embedded_once_and_stored_for_each(lib):
