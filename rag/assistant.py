@@ -238,7 +238,7 @@ class Assistant:
 
     def _answer(
         self, question: str, k: int, mode: str, id: str | None = None, docs: Iterable[str] | None = None, *,
-        bridge: bool = True, fusion: str = "score",
+        bridge: bool = True, fusion: str = "score", synonyms: bool = False,
     ) -> Answer:
         """`ask`, with the search's measurement switches (only rag.evaluate's variants turn them off)."""
         scope = self.scope(docs) if docs is not None else None
@@ -253,7 +253,7 @@ class Assistant:
         from .abstain import CHECK_PASSAGES, unstated
 
         # The not-found check reads the best few passages even when fewer are asked for.
-        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion)
+        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion, synonyms=synonyms)
         grounding = grounder(q.text, q.lang)
         reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about)
         if reason is None and not hits:

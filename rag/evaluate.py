@@ -546,6 +546,7 @@ def headlines(report: EvalReport) -> list[Headline]:
 #: BM25 fused by reciprocal rank, not by score (`rag.retrieve.fuse`).
 VARIANTS: dict[str, tuple[str, dict]] = {
     "hybrid-rrf": ("hybrid", {"fusion": "rrf"}),
+    "hybrid-synonyms": ("hybrid", {"synonyms": True}),
     "hybrid-nobridge": ("hybrid", {"bridge": False}),
     "dense-nobridge": ("dense", {"bridge": False}),
 }

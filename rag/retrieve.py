@@ -242,12 +242,16 @@ def metonyms(question: str, vocabulary) -> list[str]:
 
 
 def search(index: Index, question: str, k: int, mode: str, encoder=None, *, bridge: bool = True,
-           fusion: str = "score") -> list[Hit]:
+           fusion: str = "score", synonyms: bool = False) -> list[Hit]:
     """The k best passages for a prepared question text; `encoder` is needed unless mode is bm25.
 
-    `bridge=False` turns off the bridge terms of English questions (`dense_query`), and
-    `fusion="rrf"` fuses hybrid rankings by reciprocal rank instead of by score: both only for
-    measuring what a lever brings (rag.evaluate's "-nobridge" and "-rrf" rows)."""
+    `bridge=False` turns off the bridge terms of English questions (`dense_query`),
+    `fusion="rrf"` fuses hybrid rankings by reciprocal rank instead of by score, and
+    `synonyms=True` weighs an English word's dictionary renderings as one BM25 term
+    (`rag.bm25.LexicalIndex.group_weights`): all three only for measuring what a lever brings
+    (rag.evaluate's "-nobridge", "-rrf" and "-synonyms" rows). Synonym groups are not the default:
+    with score fusion, whole-term bridges and the document prior they cost one English question's
+    R@5 on lockbox half B both in the single report and in the library (README, "Choices")."""
     config.check_k(k)
     config.check_mode(mode)
     from .expand import expand_query, sense_groups
@@ -270,8 +274,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []
     if mode in ("bm25", "hybrid"):
-        # The renderings of one English word count as one term (rag.bm25.LexicalIndex.group_weights).
-        weights = index.lexical.group_weights((g, [t for term in g for t in tokenize(term)]) for g in groups)
+        weights = index.lexical.group_weights((g, [t for term in g for t in tokenize(term)]) for g in groups) if synonyms else None
         lexical = index.lexical.search(tokens, depth, weights)
 
     dense_ranked = [(p, dense[p]) for p in sorted(dense, key=lambda p: (-dense[p], p))[:depth]]

@@ -291,7 +291,7 @@ def test_measurement_variants_stay_in_the_evaluator():
     from rag.evaluate import COMPARE_MODES, VARIANTS
 
     assert set(VARIANTS).isdisjoint(config.MODES) and not hasattr(config, "VARIANTS")
-    assert COMPARE_MODES == ("hybrid", "dense", "bm25", "hybrid-rrf", "hybrid-nobridge", "dense-nobridge")
+    assert COMPARE_MODES == ("hybrid", "dense", "bm25", "hybrid-rrf", "hybrid-synonyms", "hybrid-nobridge", "dense-nobridge")
     fake = FakeAssistant(ANSWERS)
     rep = evaluate(fake, CASES, k=10, mode="dense-nobridge")
     assert rep.mode == "dense-nobridge"

@@ -114,6 +114,10 @@ def test_same_answers_on_both_stores_and_from_a_worker_with_only_the_uri(two_doc
             for doc in ("sea-digital.md", REPORT.name):
                 assert signature(milvus_a.ask(q, k=5, mode=mode, docs=[doc])) == signature(faiss_a.ask(q, k=5, mode=mode, docs=[doc])), (mode, q, doc)
     assert compared >= 0.9 * len(questions) * len(config.MODES)
+    # The measurement variant with synonym-group BM25 weights (rag.evaluate "hybrid-synonyms") too.
+    for q in ("What does IPEF stand for?", "How does the report see security in the region?", "Jakarta's maritime vision"):
+        want = signature(faiss_a._answer(q, 10, "hybrid", synonyms=True))
+        assert signature(milvus_a._answer(q, 10, "hybrid", synonyms=True)) == want, q
     assert not (tmp_path / "nothing-here").exists()
     # What else reads the index: the documents' states, `show`, the passage list.
     assert [s.to_dict() for s in worker.documents_status()] == [s.to_dict() for s in faiss_a.documents_status()]
