@@ -9,7 +9,8 @@ Two kinds of file, told apart by their headings:
   Paragraphs cut by page breaks are joined; short unpunctuated lines before the first and after
   the last paragraph are cover and back matter.
 * Any other Markdown: `#`…`######` (and setext) headings give the levels, wherever the lines sit
-  (no blank line is needed around a heading); a line that is only bold text (`**结论：**`) heads a
+  (no blank line is needed around a heading); a lone `#` heading is the title only when it opens
+  the file (further down it is a section); a line that is only bold text (`**结论：**`) heads a
   subsection of the heading above it; a list is one paragraph, like any block of lines between
   blank lines; fenced code is kept whole.
   A `key: value` header at the top (`版次:`/`日期:`/`主题:`/`来源:`) is one `front` paragraph, and
