@@ -9,7 +9,8 @@ Two kinds of file, told apart by their headings:
   Paragraphs cut by page breaks are joined; short unpunctuated lines before the first and after
   the last paragraph are cover and back matter.
 * Any other Markdown: `#`…`######` (and setext) headings give the levels, wherever the lines sit
-  (no blank line is needed around a heading); a line that is only bold text (`**结论：**`) heads a
+  (no blank line is needed around a heading); a lone `#` heading is the title only when it opens
+  the file (further down it is a section); a line that is only bold text (`**结论：**`) heads a
   subsection of the heading above it; a list is one paragraph, like any block of lines between
   blank lines; fenced code is kept whole.
   A `key: value` header at the top (`版次:`/`日期:`/`主题:`/`来源:`) is one `front` paragraph, and
@@ -38,7 +39,7 @@ _LINKISH = re.compile(r"<?(?:https?://|mailto:|www\.)\S+|\S+@\S+\.\w+|\]\(")
 _CLAUSE_END = re.compile(r"[，。；：！？,;:!?]")
 
 #: Bump when output changes (the section tree, paragraph spans): the index records this number.
-VERSION = 2
+VERSION = 3
 
 #: Levels of the report's structure.
 TITLE, PART, AREA, RECOMMENDATION = 0, 1, 2, 3
@@ -163,11 +164,13 @@ def _parse_ranked(blocks: list[_Block]) -> Section:
         parent.children.append(sec)
         stack.append(sec)
 
+    matter_run = False  # the previous block was cover or back matter
     for i, block in enumerate(blocks):
         head = _heading(block)
         if head is not None:
             title, level, hashes = head
             flush()
+            matter_run = False
             if level is None:
                 hashes = hashes or 2  # a bold line without `#` ranks like `##`
                 level = TITLE if (not root.title and i < first_prose) else max(PART, min(hashes - 1, AREA))
@@ -187,12 +190,14 @@ def _parse_ranked(blocks: list[_Block]) -> Section:
                     back = stack[-1]
                 kind, target = "back", back
             paras = target.paragraphs
-            if paras and paras[-1].kind == kind:
+            if matter_run and paras and paras[-1].kind == kind:  # a heading between ends the run
                 paras[-1] = Paragraph(paras[-1].start, block.end, kind)
             else:
                 paras.append(Paragraph(block.start, block.end, kind))
+            matter_run = True
             continue
         # Body text: continue a paragraph cut by a page break, else start a new one.
+        matter_run = False
         if pending and not is_complete(pending[-1].text):
             pending.append(block)
             continue
@@ -235,9 +240,12 @@ def _parse_markdown(text: str) -> Section:
             fence = _FENCE.match(line).group(1)[0] * 3
         elif _ATX.match(line) and (_ATX.match(line).group(2) or "").strip().strip("*").strip():
             atx.append((a, b))
-    # A lone top-level heading opening the file is its title.
+    # A lone top-level heading opening the file (only the header and blank lines before it) is its
+    # title. One further down is a section: were it the title, the root's paragraphs would lie on
+    # both sides of it and a passage packed from them would span the heading line.
     h1 = [(a, b) for a, b in atx if len(_ATX.match(text[a:b]).group(1)) == 1]
-    title_at = h1[0] if len(h1) == 1 and atx and atx[0] == h1[0] else None
+    first_line = next(((a, b) for a, b in lines if text[a:b].strip()), None)
+    title_at = h1[0] if len(h1) == 1 and first_line == h1[0] else None
     if title_at is None and front is not None and front.title:  # no title heading: the header names it
         root.title, root.path = front.title, (front.title,)
 

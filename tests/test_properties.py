@@ -235,6 +235,28 @@ def test_appending_a_paragraph_does_not_change_earlier_sections(text, gap, parag
                 assert after.get(i) == p.section, (i, text[i], p.section, after.get(i))
 
 
+@PROPS
+@given(report_text(), st.sampled_from([ChunkSettings(), ChunkSettings(max_chars=40, min_chars=10)]))
+def test_no_paragraph_or_passage_contains_a_heading_line(text, chunk_settings):
+    """A heading ends the text before it: no paragraph, and no passage cited, runs across one."""
+    RUNS["no paragraph or passage spans a heading"] += 1
+    sections = list(walk(parse_sections(text)))
+    headings = [s.heading for s in sections if s.heading is not None]
+    spans = [(p.start, p.end) for s in sections for p in s.paragraphs]
+    spans += [(p.start, p.end) for p in split_passages(document(text), chunk_settings)]
+    for start, end in spans:
+        assert not [h for h in headings if start <= h[0] < end], (start, end, headings)
+
+
+def test_appending_after_a_top_level_heading_that_follows_body_text_keeps_earlier_sections():
+    # Minimal form of an example Hypothesis found: '# 标题' was taken as the file's title, so the
+    # root's paragraphs lay on both sides of it and the passage before it, with the short tail
+    # folded in, spanned the heading line; the appended paragraph un-folded the tail.
+    text = "甲" * 80 + "。\n\n# 标题\n\n" + "乙" * 40 + "。"
+    for paragraph in ("这是最后追加的一个完整段落，用来检查前面的章节不会改变。", "An appended closing paragraph, with a full stop."):
+        test_appending_a_paragraph_does_not_change_earlier_sections.hypothesis.inner_test(text, "\n\n", paragraph)
+
+
 def test_an_over_long_sentence_cut_at_a_clause_starts_its_next_passage_on_text():
     text = "正文，\n\n" + "很" * 300 + "。\n"  # minimal reproducer found by the properties above
     passages = split_passages(document(text), ChunkSettings(max_chars=300))

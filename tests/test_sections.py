@@ -118,3 +118,33 @@ def test_several_top_level_headings_are_sections_not_a_title():
 def test_a_header_title_heads_the_tree_when_no_heading_does():
     root = parse_sections("标题: 区域合作\n日期: 2025-01-01\n\n## 背景\n正文。\n")
     assert root.title == "区域合作" and [s.path for s in walk(root)][1:] == [("区域合作", "背景")]
+
+
+def test_a_top_level_heading_after_body_text_is_a_section_not_the_title():
+    # Taken as the title, '# 标题' left the root's paragraphs on both sides of it, and the chunker
+    # packed them into one passage spanning the heading line (found by the appending property).
+    text = "甲" * 80 + "。\n\n# 标题\n\n" + "乙" * 40 + "。"
+    root = parse_sections(text)
+    assert root.title == "" and [s.path for s in walk(root)][1:] == [("标题",)]
+    assert [text[p.start : p.end][0] for p in root.paragraphs] == ["甲"]
+    assert [text[p.start : p.end][0] for p in root.children[0].paragraphs] == ["乙"]
+
+
+def test_a_top_level_heading_after_only_a_header_is_still_the_title():
+    root = parse_sections("\n版次: v1\n日期: 2025-01-01\n\n\n# 标题\n\n正文。\n")
+    assert root.title == "标题" and root.children == []
+
+
+def test_cover_lines_on_both_sides_of_the_title_are_two_paragraphs():
+    text = "清华大学\n\n# 标题\n\n2022年12月\n\n## 第一部分 甲\n\n正文。\n"
+    root = parse_sections(text)
+    assert root.title == "标题"
+    assert [(text[p.start : p.end], p.kind) for p in root.paragraphs] == [("清华大学", "cover"), ("2022年12月", "cover")]
+
+
+def test_no_paragraph_of_the_real_report_contains_a_heading():
+    sections = list(walk(tree()))
+    headings = [s.heading for s in sections if s.heading is not None]
+    for s in sections:
+        for p in s.paragraphs:
+            assert not any(p.start <= a < p.end for a, _ in headings), (s.path, p)
