@@ -27,7 +27,7 @@ from .text import CJK
 
 #: Bump when output changes (passage boundaries, sentence spans, indexed text): the index
 #: records this number.
-VERSION = 2
+VERSION = 3
 
 #: Paragraph kinds that are kept in the section tree but never become passages.
 UNINDEXED_KINDS = ("front", "links")
@@ -273,8 +273,13 @@ def _units(
         spans = [sp for p in section.paragraphs for sp in sentence_spans(text, p.start, p.end)]
         return [(spans, "recommendation")] if spans else []
     carry: list[tuple[int, int]] = []
+    barrier = 0  # passages before an unindexed paragraph take no text after it
     for p in section.paragraphs:
         if p.kind in UNINDEXED_KINDS:
+            if carry:  # no passage runs across a paragraph that is not indexed
+                out.append((carry, "prose"))
+                carry = []
+            barrier = len(out)
             continue
         if p.kind in MATTER_KINDS:
             out.append(([(p.start, p.end)], p.kind))
@@ -290,7 +295,7 @@ def _units(
             continue
         out.extend((g, "prose") for g in _pack(spans, settings.max_chars, size))
     if carry:
-        if out and out[-1][1] == "prose":
+        if len(out) > barrier and out[-1][1] == "prose":
             out[-1] = (out[-1][0] + carry, "prose")
         else:
             out.append((carry, "prose"))

@@ -257,6 +257,18 @@ def test_appending_after_a_top_level_heading_that_follows_body_text_keeps_earlie
         test_appending_a_paragraph_does_not_change_earlier_sections.hypothesis.inner_test(text, "\n\n", paragraph)
 
 
+def test_appending_after_a_link_line_between_short_paragraphs_keeps_earlier_sections():
+    # Minimal form of a second Hypothesis example: the short paragraph after a link list (never
+    # indexed) was folded into the passage before the list, so that passage spanned it; the
+    # appended paragraph un-folded the tail.
+    text = "甲" * 80 + "。\n\nhttp://x.org/a\n\n" + "乙" * 40 + "。"
+    passages = split_passages(document(text))
+    link = text.index("http")
+    assert not [p for p in passages if p.start <= link < p.end]
+    for paragraph in ("这是最后追加的一个完整段落，用来检查前面的章节不会改变。", "An appended closing paragraph, with a full stop."):
+        test_appending_a_paragraph_does_not_change_earlier_sections.hypothesis.inner_test(text, "\n\n", paragraph)
+
+
 def test_an_over_long_sentence_cut_at_a_clause_starts_its_next_passage_on_text():
     text = "正文，\n\n" + "很" * 300 + "。\n"  # minimal reproducer found by the properties above
     passages = split_passages(document(text), ChunkSettings(max_chars=300))
