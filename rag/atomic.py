@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-__all__ = ["write_bytes", "write_text", "open_write", "file_path", "directory", "fsync_dir", "TMP_TAG", "OLD_TAG"]
+__all__ = ["write_bytes", "write_text", "open_write", "file_path", "directory", "fsync_dir", "fsync_tree", "TMP_TAG", "OLD_TAG"]
 
 #: Temporary names are `.<target name><TAG><random>` beside the target; a caller may sweep stale ones.
 TMP_TAG = ".tmp-"
@@ -103,7 +103,9 @@ def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> P
     return write_bytes(path, text.encode(encoding))
 
 
-def _fsync_tree(root: Path) -> None:
+def fsync_tree(root: str | os.PathLike) -> None:
+    """fsync every file under `root` and every folder of it: a folder built under a temporary name
+    is durable before it is renamed into place."""
     for folder, _, files in os.walk(root):
         for name in files:
             with open(os.path.join(folder, name), "rb") as fh:
@@ -126,7 +128,7 @@ def directory(target: str | os.PathLike) -> Iterator[Path]:
     os.mkdir(tmp, 0o777)
     try:
         yield tmp
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         old = None
         if target.exists() or target.is_symlink():
             old = _sibling(target, OLD_TAG)

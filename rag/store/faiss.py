@@ -213,19 +213,6 @@ def entry_key(source: str, sha256: str, digest: str) -> str:
     return hashlib.sha256(f"{source}\0{sha256}\0{digest}".encode()).hexdigest()[:32]
 
 
-def _fsync_tree(folder: Path) -> None:
-    for f in folder.rglob("*"):
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-    with contextlib.suppress(OSError):  # the folder itself, so the renames inside it are durable
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _new_name(prefix: str) -> str:
     return f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}"
 
@@ -402,11 +389,12 @@ class FaissStore:
         tmp.mkdir()
         try:
             write(tmp)
-            _fsync_tree(tmp)
+            atomic.fsync_tree(tmp)
             final = self.pool / name
             if final.exists():  # left by an older version, or damaged: not referenced by the current one
                 shutil.rmtree(final)
             os.replace(tmp, final)
+            atomic.fsync_dir(self.pool)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -461,8 +449,9 @@ class FaissStore:
                 summary=summary.line() if summary else "",
             )
             (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=1), encoding="utf-8")
-            _fsync_tree(tmp)
+            atomic.fsync_tree(tmp)
             os.replace(tmp, self.root / version)
+            atomic.fsync_dir(self.root)
             atomic.write_text(self.root / "CURRENT", version + "\n")
         finally:
             if tmp.exists():
