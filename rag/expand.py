@@ -136,7 +136,8 @@ def sense_groups(
     occurs in it, the terms of acronyms it spells out, and (English questions only) up to
     ``per_key`` CC-CEDICT renderings of each phrase or content word, the most frequent first.
 
-    A group's renderings are alternatives for one word, so BM25 counts them as one term
+    A group's renderings are alternatives for one word: the dense side's bridge terms are taken
+    from them whole, and the `hybrid-synonyms` measurement weighs them as one BM25 term
     (:meth:`rag.bm25.LexicalIndex.group_weights`)."""
     if not question or not question.strip() or not re.search("[A-Za-z]", question):
         return []

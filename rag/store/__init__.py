@@ -134,6 +134,17 @@ def centroid(vectors: np.ndarray, sentence: np.ndarray) -> np.ndarray:
     return (total / norm if norm > 0 else total).astype(np.float32)
 
 
+def position_in(ranges: dict[str, tuple[int, int, int, int]], pid: str) -> int:
+    """The position of a passage id ("corpus/x.md#12") in a loaded index whose files hold the
+    passage positions `ranges[source][:2]` (both stores number passages alike); KeyError if none."""
+    source, _, n = pid.rpartition("#")
+    lo, hi, _, _ = ranges[source]
+    pos = lo + int(n) - 1
+    if not lo <= pos < hi:
+        raise KeyError(pid)
+    return pos
+
+
 def passage_id(source: str, number: int) -> str:
     """The id of the `number`-th (1-based) passage of `source`."""
     return f"{source}#{number}"
@@ -160,4 +171,4 @@ def open_store(root: Path, model: str, dependencies: dict[str, str], kind: str =
     raise InvalidArgumentError(f"unknown store {kind!r}: use faiss or milvus")
 
 
-__all__ = ["FileData", "FileRecord", "UpdateSummary", "Store", "open_store", "centroid", "passage_id", "split_id"]
+__all__ = ["FileData", "FileRecord", "UpdateSummary", "Store", "open_store", "centroid", "position_in", "passage_id", "split_id"]

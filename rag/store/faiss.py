@@ -44,7 +44,7 @@ from .. import atomic
 from ..chunking import Passage
 from ..errors import IndexCorruptError, IndexMissingError, RagError
 from ..hashing import sha256_file
-from . import FileData, FileRecord, UpdateSummary, centroid
+from . import FileData, FileRecord, UpdateSummary, centroid, position_in
 
 FORMAT = 2
 #: What reading a damaged index file can raise (numpy, json, zip, faiss, a Passage with wrong fields).
@@ -95,12 +95,7 @@ class Index:
 
     def position(self, pid: str) -> int:
         """The position of a passage id ("corpus/x.md#12")."""
-        source, _, n = pid.rpartition("#")
-        lo, hi, _, _ = self.ranges[source]
-        pos = lo + int(n) - 1
-        if not lo <= pos < hi:
-            raise KeyError(pid)
-        return pos
+        return position_in(self.ranges, pid)
 
     def positions_of(self, sources: Collection[str]) -> np.ndarray:
         """Passage positions of the given sources, in order."""

@@ -76,7 +76,7 @@ from .. import config
 from ..chunking import Passage
 from ..errors import IndexMissingError, InvalidArgumentError, StoreError
 from ..bm25 import B, K1
-from . import FileData, FileRecord, UpdateSummary, centroid
+from . import FileData, FileRecord, UpdateSummary, centroid, position_in
 
 __all__ = ["MilvusStore", "MilvusIndex", "INDEX", "index_config", "SUPPORTED_INDEXES", "escape", "is_lite"]
 
@@ -961,12 +961,8 @@ class MilvusIndex:
 
     # -- positions <-> passage ids ----------------------------------------------------------------
     def position(self, pid: str) -> int:
-        source, _, n = pid.rpartition("#")
-        lo, hi, _, _ = self.ranges[source]
-        pos = lo + int(n) - 1
-        if not lo <= pos < hi:
-            raise KeyError(pid)
-        return pos
+        """The position of a passage id ("corpus/x.md#12")."""
+        return position_in(self.ranges, pid)
 
     def pid(self, pos: int) -> str:
         i = int(np.searchsorted(self._starts, pos, side="right")) - 1
