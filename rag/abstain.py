@@ -184,17 +184,25 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
     return [head.lower(), *forms] if forms else None
 
 
-def unstated(question: str, lang: str, hits: Sequence["Hit"], about: Sequence["Name"] = ()) -> str | None:
+def unstated(
+    question: str, lang: str, hits: Sequence["Hit"], about: Sequence["Name"] = (),
+    documents: frozenset[str] | None = None,
+) -> str | None:
     """Why the best hits do not answer a number or date question (None when they may).
 
     `about` are the names the question is about (`Grounder.about`): a figure or a date answers
     only in a passage that speaks of every one of them, in any spelling ("How large is Sri Lanka's
-    external debt?" is not answered by a passage on another country's debt)."""
+    external debt?" is not answered by a passage on another country's debt). `documents`
+    (`Grounding.documents`), when given, are the only documents whose passages may answer.
+    The best passages are the best of the report's body: a cover or back-matter passage (title,
+    publisher) never states an answer and takes no place among them."""
     want = expected_answer(question, lang)
     if want is None or not hits:
         return None
     forms = _head_forms(want.head, lang) if want.kind == "number" and want.head else None
-    best = [h for h in hits[:CHECK_PASSAGES] if h.passage.kind not in ("cover", "back")]
+    best = [h for h in hits if h.passage.kind not in ("cover", "back")][:CHECK_PASSAGES]
+    if documents is not None:
+        best = [h for h in best if h.passage.source in documents]
     if about:
         best = [h for h in best if all(name.mentioned_in(h.passage.text) for name in about)]
     for hit in best:
@@ -273,6 +281,11 @@ class Grounding:
     missing: tuple[str, ...]
     apart: tuple[str, ...] = ()
     about: tuple["Name", ...] = ()
+    #: In a corpus of several documents, the sources of those that mention every name the
+    #: question is about (in full, not by a one-character form) and every year it names: only
+    #: their passages can state its figure or date. None: any passage may (one document, or a
+    #: question with no name or year).
+    documents: frozenset[str] | None = None
 
     @property
     def not_found(self) -> bool:
@@ -346,11 +359,15 @@ class Grounder:
     question is about, and is not judged.
     """
 
-    def __init__(self, corpus_texts: list[str], term_pairs: dict[str, set[str]] | None = None) -> None:
+    def __init__(
+        self, corpus_texts: list[str], term_pairs: dict[str, set[str]] | None = None, sources: list[str] | None = None
+    ) -> None:
         from .question import to_simplified
 
         #: Per document, whitespace-free Simplified text and lower-cased text with single spaces.
         self.docs = [(_squash(to_simplified(t)), " ".join(t.split()).lower()) for t in corpus_texts]
+        #: Each document's source (a passage's `source`), in the order of `docs`; None: not known.
+        self.sources = list(sources) if sources is not None else None
         self.flat = "".join(flat for flat, _ in self.docs)
         self.lower = " ".join(low for _, low in self.docs)
         self.term_keys = {k.lower() for k in (term_pairs or {})}
@@ -361,7 +378,22 @@ class Grounder:
         names, about = self._read_names(question, lang)
         missing = [*self._dates(question), *names]
         apart = () if missing else self._apart(question, tuple(about))
-        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about))
+        documents = None if missing or apart else self._documents(question, tuple(about))
+        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents)
+
+    def _documents(self, question: str, about: tuple[Name, ...]) -> frozenset[str] | None:
+        """The sources of the documents that mention every name and year of the question (None
+        when that cannot narrow anything: one document, no sources, or no name or year). A
+        figure in a passage of another document is about something else: a report on a typhoon
+        gives a death toll, not the one of "Pakistan's 2022 floods"."""
+        years = list(dict.fromkeys(_YEAR.findall(question)))
+        if self.sources is None or len(self.docs) < 2 or not (about or years):
+            return None
+        return frozenset(
+            source
+            for source, doc in zip(self.sources, self.docs)
+            if all(y in doc[0] for y in years) and all(name.mentioned_in_doc(*doc) for name in about)
+        )
 
     def _apart(self, question: str, about: tuple[Name, ...]) -> tuple[str, ...]:
         """The names and years of a question when the corpus mentions each of them but no one
