@@ -220,7 +220,10 @@ def unstated(
             if any(f in flat for f in forms):
                 return None
     passages = "the closest passages"
-    if about:
+    if documents is not None:
+        named = [*(name.shown for name in about), *dict.fromkeys(_YEAR.findall(question))]
+        passages += " from a document that mentions " + ", ".join(named)
+    elif about:
         passages += " about " + ", ".join(name.shown for name in about)
     if want.kind == "date":
         return f"none of {passages} gives a date for this"
