@@ -303,6 +303,12 @@ class Grounding:
         return None
 
 
+def _month_in(year: str, month: str, flat: str, lower: str, bare_months: frozenset[str]) -> bool:
+    """Whether a text (whitespace-free, and lower-cased) mentions a month of a year: 2022年8月,
+    "august 2022", or that month without its year ("5月，…" may be that very month)."""
+    return f"{year}年{month}月" in flat or f"{_MONTHS[int(month) - 1]} {year}" in lower or month in bare_months
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
@@ -376,6 +382,7 @@ class Grounder:
         self.term_keys = {k.lower() for k in (term_pairs or {})}
         #: Months the corpus names without a year ("5月，…"): read once, not per question.
         self.bare_months = frozenset(_ZH_BARE_MONTH.findall(self.flat))
+        self.doc_bare_months = [frozenset(_ZH_BARE_MONTH.findall(flat)) for flat, _ in self.docs]
 
     def __call__(self, question: str, lang: str) -> Grounding:
         names, about = self._read_names(question, lang)
@@ -385,43 +392,56 @@ class Grounder:
         return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents)
 
     def _documents(self, question: str, about: tuple[Name, ...]) -> frozenset[str] | None:
-        """The sources of the documents that mention every name and year of the question (None
-        when that cannot narrow anything: one document, no sources, or no name or year). A
-        figure in a passage of another document is about something else: a report on a typhoon
-        gives a death toll, not the one of "Pakistan's 2022 floods"."""
-        years = list(dict.fromkeys(_YEAR.findall(question)))
+        """The sources of the documents that mention every name, year and month of a year of the
+        question (None when that cannot narrow anything: one document, no sources, or no name or
+        year). A figure in a passage of another document is about something else: a report on a
+        typhoon gives a death toll, not the one of "Pakistan's 2022 floods"."""
+        years, months = self._when(question)
         if self.sources is None or len(self.docs) < 2 or not (about or years):
             return None
         return frozenset(
-            source
-            for source, doc in zip(self.sources, self.docs)
-            if all(y in doc[0] for y in years) and all(name.mentioned_in_doc(*doc) for name in about)
+            source for i, source in enumerate(self.sources) if self._mentions_all(i, about, years, months)
         )
 
     def _apart(self, question: str, about: tuple[Name, ...]) -> tuple[str, ...]:
-        """The names and years of a question when the corpus mentions each of them but no one
-        document mentions them all: no passage can then speak of what the question joins (the
-        2023 summit in a city that only another report names)."""
-        years = [y for y in dict.fromkeys(_YEAR.findall(question))]
+        """The names, years and months of a year of a question when the corpus mentions each of
+        them but no one document mentions them all: no passage can then speak of what the
+        question joins (the 2023 summit in a city that only another report names)."""
+        years, months = self._when(question)
         if len(self.docs) < 2 or len(about) + len(years) < 2:
             return ()
-        for doc in self.docs:
-            if all(y in doc[0] for y in years) and all(name.mentioned_in_doc(*doc) for name in about):
-                return ()
-        return (*(name.shown for name in about), *years)
+        if any(self._mentions_all(i, about, years, months) for i in range(len(self.docs))):
+            return ()
+        dated = {year for year, _, _ in months}
+        return (*(name.shown for name in about), *(y for y in years if y not in dated), *(shown for _, _, shown in months))
+
+    def _when(self, question: str) -> tuple[list[str], list[tuple[str, str, str]]]:
+        """The years a question names, and its months of a year as (year, month number, shown)."""
+        years = list(dict.fromkeys(_YEAR.findall(question)))
+        return years, self._months(question)
+
+    def _mentions_all(self, i: int, about: tuple[Name, ...], years: list[str], months) -> bool:
+        flat, lower = self.docs[i]
+        return (
+            all(y in flat for y in years)
+            and all(_month_in(year, month, flat, lower, self.doc_bare_months[i]) for year, month, _ in months)
+            and all(name.mentioned_in_doc(flat, lower) for name in about)
+        )
 
     # -- dates ---------------------------------------------------------------------------------
     def _dates(self, question: str) -> list[str]:
         out = [y for y in _YEAR.findall(question) if y not in self.flat]
-        months = [(y, str(_MONTHS.index(m.lower()) + 1), f"{m} {y}") for m, y in _EN_MONTH_YEAR.findall(question)]
-        months += [(y, str(int(m)), f"{y}年{m}月") for y, m in _ZH_MONTH_YEAR.findall(_squash(question)) if 1 <= int(m) <= 12]
-        for year, month, shown in months:
-            if year in out or f"{year}年{month}月" in self.flat or f"{_MONTHS[int(month) - 1]} {year}" in self.lower:
-                continue
-            # A month the corpus names without its year ("5月，…") may be that very month.
-            if month not in self.bare_months:
+        for year, month, shown in self._months(question):
+            if year not in out and not _month_in(year, month, self.flat, self.lower, self.bare_months):
                 out.append(shown)
         return out
+
+    @staticmethod
+    def _months(question: str) -> list[tuple[str, str, str]]:
+        """The months of a year a question names: (year, month number, as the question writes it)."""
+        months = [(y, str(_MONTHS.index(m.lower()) + 1), f"{m} {y}") for m, y in _EN_MONTH_YEAR.findall(question)]
+        months += [(y, str(int(m)), f"{y}年{m}月") for y, m in _ZH_MONTH_YEAR.findall(_squash(question)) if 1 <= int(m) <= 12]
+        return months
 
     # -- names ---------------------------------------------------------------------------------
     def _present(self, english: set[str], chinese: set[str]) -> bool:

@@ -271,3 +271,17 @@ def test_one_document_or_no_sources_narrows_nothing():
     assert Grounder(["巴基斯坦 2022 年。", "台风。"])("How many people died in Pakistan's 2022 floods?", "en").documents is None
     g = Grounder(["巴基斯坦 2022 年。", "台风。"], sources=["a.txt", "b.md"])
     assert g("报告如何看待中心地位？", "zh").documents is None  # no name or year to narrow by
+
+
+def test_in_a_library_a_month_of_a_year_must_be_mentioned_with_the_names():
+    ciss = "2022年11月，中美元首会晤。解放军加强战备。"
+    other = "2022年8月，台风登陆。"
+    g = Grounder([ciss, other], sources=["ciss.txt", "other.md"])
+    grounding = g("2022年8月解放军在台岛周边的演习持续了几天？", "zh")
+    assert grounding.not_found and "2022年8月" in grounding.reason and "解放军" in grounding.reason
+    # The month named with the names in one document (or that month without its year) answers.
+    assert not g("2022年11月解放军做了什么？", "zh").not_found
+    assert not Grounder([ciss + "8月，演习开始。", other])("2022年8月解放军在台岛周边的演习持续了几天？", "zh").not_found
+    # One document: the month is judged against the whole corpus, as before.
+    assert not Grounder([ciss + other])("2022年8月解放军在台岛周边的演习持续了几天？", "zh").not_found
+    assert not Grounder([ciss, other])("What happened in August 2022?", "en").not_found  # one month, no names
