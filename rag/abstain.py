@@ -432,7 +432,12 @@ class Grounder:
     def _dates(self, question: str) -> list[str]:
         out = [y for y in _YEAR.findall(question) if y not in self.flat]
         for year, month, shown in self._months(question):
-            if year not in out and not _month_in(year, month, self.flat, self.lower, self.bare_months):
+            # Judged per document: a month named without its year ("5月，…") may be that very
+            # month only in a document that names the year.
+            if year not in out and not any(
+                year in flat and _month_in(year, month, flat, lower, self.doc_bare_months[i])
+                for i, (flat, lower) in enumerate(self.docs)
+            ):
                 out.append(shown)
         return out
 

@@ -285,3 +285,11 @@ def test_in_a_library_a_month_of_a_year_must_be_mentioned_with_the_names():
     # One document: the month is judged against the whole corpus, as before.
     assert not Grounder([ciss + other])("2022年8月解放军在台岛周边的演习持续了几天？", "zh").not_found
     assert not Grounder([ciss, other])("What happened in August 2022?", "en").not_found  # one month, no names
+
+
+def test_a_month_without_its_year_counts_only_in_a_document_that_names_the_year():
+    question = "What was announced in San Diego in March 2023?"
+    assert not Grounder(["2023年的报告。3月，峰会召开。"])(question, "en").not_found
+    # The year in one report and a bare 3月 in another is not March 2023.
+    grounding = Grounder(["2023年的报告。", "3月，峰会召开。"])(question, "en")
+    assert grounding.not_found and "March 2023" in grounding.reason
