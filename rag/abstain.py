@@ -284,10 +284,11 @@ class Grounding:
     missing: tuple[str, ...]
     apart: tuple[str, ...] = ()
     about: tuple["Name", ...] = ()
-    #: In a corpus of several documents, the sources of those that mention every name the
-    #: question is about (in full, not by a one-character form) and every year it names: only
-    #: their passages can state its figure or date. None: any passage may (one document, or a
-    #: question with no name or year).
+    #: For a question that asks for a figure or a date, in a corpus of several documents: the
+    #: sources of those that mention every name the question is about (in full, not by a
+    #: one-character form) and every year and month of a year it names; only their passages can
+    #: state its figure or date. None: any passage may (one document, a question with no name or
+    #: year, or one that asks for no figure or date).
     documents: frozenset[str] | None = None
 
     @property
@@ -388,7 +389,9 @@ class Grounder:
         names, about = self._read_names(question, lang)
         missing = [*self._dates(question), *names]
         apart = () if missing else self._apart(question, tuple(about))
-        documents = None if missing or apart else self._documents(question, tuple(about))
+        # Only a question that asks for a figure or a date reads them (`unstated`).
+        typed = not (missing or apart) and expected_answer(question, lang) is not None
+        documents = self._documents(question, tuple(about)) if typed else None
         return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents)
 
     def _documents(self, question: str, about: tuple[Name, ...]) -> frozenset[str] | None:
@@ -421,6 +424,7 @@ class Grounder:
         return years, self._months(question)
 
     def _mentions_all(self, i: int, about: tuple[Name, ...], years: list[str], months) -> bool:
+        """Whether document i mentions every one of these names, years and months of a year."""
         flat, lower = self.docs[i]
         return (
             all(y in flat for y in years)

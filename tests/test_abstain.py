@@ -271,6 +271,8 @@ def test_one_document_or_no_sources_narrows_nothing():
     assert Grounder(["巴基斯坦 2022 年。", "台风。"])("How many people died in Pakistan's 2022 floods?", "en").documents is None
     g = Grounder(["巴基斯坦 2022 年。", "台风。"], sources=["a.txt", "b.md"])
     assert g("报告如何看待中心地位？", "zh").documents is None  # no name or year to narrow by
+    assert g("报告如何评价巴基斯坦2022年的局势？", "zh").documents is None  # asks for no figure or date
+    assert g("2022年巴基斯坦有多少人口？", "zh").documents == frozenset({"a.txt"})
 
 
 def test_in_a_library_a_month_of_a_year_must_be_mentioned_with_the_names():
