@@ -184,17 +184,25 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
     return [head.lower(), *forms] if forms else None
 
 
-def unstated(question: str, lang: str, hits: Sequence["Hit"], about: Sequence["Name"] = ()) -> str | None:
+def unstated(
+    question: str, lang: str, hits: Sequence["Hit"], about: Sequence["Name"] = (),
+    documents: frozenset[str] | None = None,
+) -> str | None:
     """Why the best hits do not answer a number or date question (None when they may).
 
     `about` are the names the question is about (`Grounder.about`): a figure or a date answers
     only in a passage that speaks of every one of them, in any spelling ("How large is Sri Lanka's
-    external debt?" is not answered by a passage on another country's debt)."""
+    external debt?" is not answered by a passage on another country's debt). `documents`
+    (`Grounding.documents`), when given, are the only documents whose passages may answer.
+    The best passages are the best of the report's body: a cover or back-matter passage (title,
+    publisher) never states an answer and takes no place among them."""
     want = expected_answer(question, lang)
     if want is None or not hits:
         return None
     forms = _head_forms(want.head, lang) if want.kind == "number" and want.head else None
-    best = [h for h in hits[:CHECK_PASSAGES] if h.passage.kind not in ("cover", "back")]
+    best = [h for h in hits if h.passage.kind not in ("cover", "back")][:CHECK_PASSAGES]
+    if documents is not None:
+        best = [h for h in best if h.passage.source in documents]
     if about:
         best = [h for h in best if all(name.mentioned_in(h.passage.text) for name in about)]
     for hit in best:
@@ -212,7 +220,10 @@ def unstated(question: str, lang: str, hits: Sequence["Hit"], about: Sequence["N
             if any(f in flat for f in forms):
                 return None
     passages = "the closest passages"
-    if about:
+    if documents is not None:
+        named = [*(name.shown for name in about), *dict.fromkeys(_YEAR.findall(question))]
+        passages += " from a document that mentions " + ", ".join(named)
+    elif about:
         passages += " about " + ", ".join(name.shown for name in about)
     if want.kind == "date":
         return f"none of {passages} gives a date for this"
@@ -273,6 +284,12 @@ class Grounding:
     missing: tuple[str, ...]
     apart: tuple[str, ...] = ()
     about: tuple["Name", ...] = ()
+    #: For a question that asks for a figure or a date, in a corpus of several documents: the
+    #: sources of those that mention every name the question is about (in full, not by a
+    #: one-character form) and every year and month of a year it names; only their passages can
+    #: state its figure or date. None: any passage may (one document, a question with no name or
+    #: year, or one that asks for no figure or date).
+    documents: frozenset[str] | None = None
 
     @property
     def not_found(self) -> bool:
@@ -285,6 +302,12 @@ class Grounding:
         if self.apart:
             return "no document mentions " + ", ".join(self.apart) + " together"
         return None
+
+
+def _month_in(year: str, month: str, flat: str, lower: str, bare_months: frozenset[str]) -> bool:
+    """Whether a text (whitespace-free, and lower-cased) mentions a month of a year: 2022年8月,
+    "august 2022", or that month without its year ("5月，…" may be that very month)."""
+    return f"{year}年{month}月" in flat or f"{_MONTHS[int(month) - 1]} {year}" in lower or month in bare_months
 
 
 def _squash(text: str) -> str:
@@ -346,47 +369,88 @@ class Grounder:
     question is about, and is not judged.
     """
 
-    def __init__(self, corpus_texts: list[str], term_pairs: dict[str, set[str]] | None = None) -> None:
+    def __init__(
+        self, corpus_texts: list[str], term_pairs: dict[str, set[str]] | None = None, sources: list[str] | None = None
+    ) -> None:
         from .question import to_simplified
 
         #: Per document, whitespace-free Simplified text and lower-cased text with single spaces.
         self.docs = [(_squash(to_simplified(t)), " ".join(t.split()).lower()) for t in corpus_texts]
+        #: Each document's source (a passage's `source`), in the order of `docs`; None: not known.
+        self.sources = list(sources) if sources is not None else None
         self.flat = "".join(flat for flat, _ in self.docs)
         self.lower = " ".join(low for _, low in self.docs)
         self.term_keys = {k.lower() for k in (term_pairs or {})}
         #: Months the corpus names without a year ("5月，…"): read once, not per question.
         self.bare_months = frozenset(_ZH_BARE_MONTH.findall(self.flat))
+        self.doc_bare_months = [frozenset(_ZH_BARE_MONTH.findall(flat)) for flat, _ in self.docs]
 
     def __call__(self, question: str, lang: str) -> Grounding:
         names, about = self._read_names(question, lang)
         missing = [*self._dates(question), *names]
         apart = () if missing else self._apart(question, tuple(about))
-        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about))
+        # Only a question that asks for a figure or a date reads them (`unstated`).
+        typed = not (missing or apart) and expected_answer(question, lang) is not None
+        documents = self._documents(question, tuple(about)) if typed else None
+        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents)
+
+    def _documents(self, question: str, about: tuple[Name, ...]) -> frozenset[str] | None:
+        """The sources of the documents that mention every name, year and month of a year of the
+        question (None when that cannot narrow anything: one document, no sources, or no name or
+        year). A figure in a passage of another document is about something else: a report on a
+        typhoon gives a death toll, not the one of "Pakistan's 2022 floods"."""
+        years, months = self._when(question)
+        if self.sources is None or len(self.docs) < 2 or not (about or years):
+            return None
+        return frozenset(
+            source for i, source in enumerate(self.sources) if self._mentions_all(i, about, years, months)
+        )
 
     def _apart(self, question: str, about: tuple[Name, ...]) -> tuple[str, ...]:
-        """The names and years of a question when the corpus mentions each of them but no one
-        document mentions them all: no passage can then speak of what the question joins (the
-        2023 summit in a city that only another report names)."""
-        years = [y for y in dict.fromkeys(_YEAR.findall(question))]
+        """The names, years and months of a year of a question when the corpus mentions each of
+        them but no one document mentions them all: no passage can then speak of what the
+        question joins (the 2023 summit in a city that only another report names)."""
+        years, months = self._when(question)
         if len(self.docs) < 2 or len(about) + len(years) < 2:
             return ()
-        for doc in self.docs:
-            if all(y in doc[0] for y in years) and all(name.mentioned_in_doc(*doc) for name in about):
-                return ()
-        return (*(name.shown for name in about), *years)
+        if any(self._mentions_all(i, about, years, months) for i in range(len(self.docs))):
+            return ()
+        dated = {year for year, _, _ in months}
+        return (*(name.shown for name in about), *(y for y in years if y not in dated), *(shown for _, _, shown in months))
+
+    def _when(self, question: str) -> tuple[list[str], list[tuple[str, str, str]]]:
+        """The years a question names, and its months of a year as (year, month number, shown)."""
+        years = list(dict.fromkeys(_YEAR.findall(question)))
+        return years, self._months(question)
+
+    def _mentions_all(self, i: int, about: tuple[Name, ...], years: list[str], months) -> bool:
+        """Whether document i mentions every one of these names, years and months of a year."""
+        flat, lower = self.docs[i]
+        return (
+            all(y in flat for y in years)
+            and all(_month_in(year, month, flat, lower, self.doc_bare_months[i]) for year, month, _ in months)
+            and all(name.mentioned_in_doc(flat, lower) for name in about)
+        )
 
     # -- dates ---------------------------------------------------------------------------------
     def _dates(self, question: str) -> list[str]:
         out = [y for y in _YEAR.findall(question) if y not in self.flat]
-        months = [(y, str(_MONTHS.index(m.lower()) + 1), f"{m} {y}") for m, y in _EN_MONTH_YEAR.findall(question)]
-        months += [(y, str(int(m)), f"{y}年{m}月") for y, m in _ZH_MONTH_YEAR.findall(_squash(question)) if 1 <= int(m) <= 12]
-        for year, month, shown in months:
-            if year in out or f"{year}年{month}月" in self.flat or f"{_MONTHS[int(month) - 1]} {year}" in self.lower:
-                continue
-            # A month the corpus names without its year ("5月，…") may be that very month.
-            if month not in self.bare_months:
+        for year, month, shown in self._months(question):
+            # Judged per document: a month named without its year ("5月，…") may be that very
+            # month only in a document that names the year.
+            if year not in out and not any(
+                year in flat and _month_in(year, month, flat, lower, self.doc_bare_months[i])
+                for i, (flat, lower) in enumerate(self.docs)
+            ):
                 out.append(shown)
         return out
+
+    @staticmethod
+    def _months(question: str) -> list[tuple[str, str, str]]:
+        """The months of a year a question names: (year, month number, as the question writes it)."""
+        months = [(y, str(_MONTHS.index(m.lower()) + 1), f"{m} {y}") for m, y in _EN_MONTH_YEAR.findall(question)]
+        months += [(y, str(int(m)), f"{y}年{m}月") for y, m in _ZH_MONTH_YEAR.findall(_squash(question)) if 1 <= int(m) <= 12]
+        return months
 
     # -- names ---------------------------------------------------------------------------------
     def _present(self, english: set[str], chinese: set[str]) -> bool:

@@ -255,7 +255,7 @@ class Assistant:
         # The not-found check reads the best few passages even when fewer are asked for.
         hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion, synonyms=synonyms)
         grounding = grounder(q.text, q.lang)
-        reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about)
+        reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about, grounding.documents)
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
         hits = hits[:k]
@@ -312,7 +312,8 @@ class Assistant:
 
         with self._lock:
             if self._grounder is None:
-                self._grounder = Grounder([d.text for d in self.documents()], self.index().term_pairs)
+                docs = self.documents()
+                self._grounder = Grounder([d.text for d in docs], self.index().term_pairs, [d.source for d in docs])
             return self._grounder
 
     def passages(self) -> list[Passage]:

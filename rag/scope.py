@@ -203,7 +203,9 @@ class ScopeCache:
             sources=sources,
             # The Milvus store restricts by a filter (same statistics as scoped_index builds).
             index=index.restrict(sources) if hasattr(index, "restrict") else scoped_index(index, documents, sources, settings),
-            grounder=Grounder([d.text for d in documents if d.source in sources]),
+            grounder=Grounder(
+                [d.text for d in documents if d.source in sources], sources=[d.source for d in documents if d.source in sources]
+            ),
         )
         with self._lock:
             self._items[key] = scope

@@ -229,3 +229,69 @@ def test_a_name_made_of_one_character_forms_is_spoken_of_by_its_parts():
     assert [n.shown for n in about] == ["中美"]
     assert unstated(question, "zh", [_hit("中国与美国的贸易额为 6900 亿美元。")], about) is None
     assert unstated(question, "zh", [_hit("中国与日本的贸易额为 3500 亿日元。")], about)
+
+
+# -- the best passages are the report's body; in a library, of a document about the question ----
+
+
+def _hit_in(text: str, source: str, kind: str = "prose") -> _Hit:
+    h = _hit(text)
+    p = h.passage
+    return _Hit(Passage(f"{source}#1", source, p.section, p.start, p.end, 1, 1, text, kind, p.sentences), h.sentences)
+
+
+def test_a_cover_passage_takes_no_place_among_the_best_three():
+    question = "How many key focus areas does the report set out?"
+    cover = _hit_in("亚太命运共同体展望。清华大学战略与安全研究中心。", "r.txt", kind="cover")
+    body = [_hit_in("中国要超越竞赢思维。", "r.txt"), _hit_in("建立全面的对话平台。", "r.txt")]
+    answer = _hit_in("本报告提出 8 大领域 40 项建议。", "r.txt")
+    # The answer is the fourth hit, the third of the body: it is read.
+    assert unstated(question, "en", [cover, *body, answer]) is None
+    assert unstated(question, "en", [*body, _hit_in("一是搭建地区框架。", "r.txt"), answer])
+
+
+def test_in_a_library_a_figure_must_come_from_a_document_that_mentions_the_names_and_years():
+    ciss = "巴基斯坦 2022 年遭遇洪灾。中巴经济走廊建设推进。"
+    storm = "台风造成 39 人死亡，巴士停运。"  # 巴 of 巴士 is not Pakistan, and 2022 is not named
+    g = Grounder([ciss, storm], sources=["ciss.txt", "storm.md"])
+    question = "How many people died in Pakistan's 2022 floods?"
+    grounding = g(question, "en")
+    assert not grounding.not_found and grounding.documents == frozenset({"ciss.txt"})
+    hits = [_hit_in("台风造成 39 人死亡，巴士停运。", "storm.md")]
+    # Without the documents, 巴 of 巴士 passes for Pakistan and the death toll answers.
+    assert unstated(question, "en", hits, grounding.about) is None
+    reason = unstated(question, "en", hits, grounding.about, grounding.documents)
+    assert reason and "from a document that mentions Pakistan, 2022" in reason
+    answered = [_hit_in("巴基斯坦 2022 年洪灾造成 1700 人死亡。", "ciss.txt")]
+    assert unstated(question, "en", answered, grounding.about, grounding.documents) is None
+
+
+def test_one_document_or_no_sources_narrows_nothing():
+    assert Grounder(["巴基斯坦 2022 年遭遇洪灾。"], sources=["a.txt"])("How many people died in Pakistan's 2022 floods?", "en").documents is None
+    assert Grounder(["巴基斯坦 2022 年。", "台风。"])("How many people died in Pakistan's 2022 floods?", "en").documents is None
+    g = Grounder(["巴基斯坦 2022 年。", "台风。"], sources=["a.txt", "b.md"])
+    assert g("报告如何看待中心地位？", "zh").documents is None  # no name or year to narrow by
+    assert g("报告如何评价巴基斯坦2022年的局势？", "zh").documents is None  # asks for no figure or date
+    assert g("2022年巴基斯坦有多少人口？", "zh").documents == frozenset({"a.txt"})
+
+
+def test_in_a_library_a_month_of_a_year_must_be_mentioned_with_the_names():
+    ciss = "2022年11月，中美元首会晤。解放军加强战备。"
+    other = "2022年8月，台风登陆。"
+    g = Grounder([ciss, other], sources=["ciss.txt", "other.md"])
+    grounding = g("2022年8月解放军在台岛周边的演习持续了几天？", "zh")
+    assert grounding.not_found and "2022年8月" in grounding.reason and "解放军" in grounding.reason
+    # The month named with the names in one document (or that month without its year) answers.
+    assert not g("2022年11月解放军做了什么？", "zh").not_found
+    assert not Grounder([ciss + "8月，演习开始。", other])("2022年8月解放军在台岛周边的演习持续了几天？", "zh").not_found
+    # One document: the month is judged against the whole corpus, as before.
+    assert not Grounder([ciss + other])("2022年8月解放军在台岛周边的演习持续了几天？", "zh").not_found
+    assert not Grounder([ciss, other])("What happened in August 2022?", "en").not_found  # one month, no names
+
+
+def test_a_month_without_its_year_counts_only_in_a_document_that_names_the_year():
+    question = "What was announced in San Diego in March 2023?"
+    assert not Grounder(["2023年的报告。3月，峰会召开。"])(question, "en").not_found
+    # The year in one report and a bare 3月 in another is not March 2023.
+    grounding = Grounder(["2023年的报告。", "3月，峰会召开。"])(question, "en")
+    assert grounding.not_found and "March 2023" in grounding.reason
