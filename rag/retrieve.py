@@ -6,7 +6,8 @@ passage (a score far above its other candidates) can outvote a weak first place 
 Reciprocal rank fusion (`fuse`) keeps only ranks, and ranked a passage that both retrievers put
 second above one that either put clearly first (README, "Choices": hybrid MRR@10 on dev, English
 0.809 -> 0.882, lockbox A Chinese 0.841 -> 0.942). RRF stays as the "hybrid-rrf" measurement
-variant of rag.evaluate.
+variant of rag.evaluate. After fusion, a question asking for a number or a date gives a small
+bonus to the passages whose best sentence states one (`ANSWER_TYPE_BOOST`).
 """
 
 from __future__ import annotations
@@ -265,9 +266,10 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     R@5 on lockbox half B both in the single report and in the library (README, "Choices")."""
     config.check_k(k)
     config.check_mode(mode)
-    sentences: dict[int, tuple[tuple[int, int], ...]] = {}  # rank_sentences, once per passage
     from .expand import expand_query, sense_groups
     from .tokens import tokenize
+
+    sentences: dict[int, tuple[tuple[int, int], ...]] = {}  # rank_sentences, once per passage
 
     depth = max(CANDIDATES, k)
     senses = sense_groups(question, index.term_pairs)
