@@ -242,3 +242,48 @@ def test_document_prior_changes_nothing_with_one_document():
     index = _TinyIndex(["a.md"] * 4, [[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0], [0.5, 0.5, 0.7]])
     q = _unit([0.9, 0.3, 0.1])
     assert dense_scores(index, q, 4, file_prior=1.0) == dense_scores(index, q, 4, file_prior=0.0)
+
+
+def _stated_index():
+    """Three one-sentence passages and one two-sentence passage; no vectors (sentences by terms)."""
+    from types import SimpleNamespace
+
+    texts = ["东盟与中国的合作不断深化。", "东盟与中国的贸易额达到 9753 亿美元。", "双方在 2021 年建立全面战略伙伴关系。",
+             "东盟与中国的合作不断深化。双方贸易额达到 9753 亿美元。"]
+    passages = []
+    for t in texts:
+        cut = t.index("。") + 1
+        spans = ((0, cut), (cut, len(t))) if cut < len(t) else ((0, len(t)),)
+        passages.append(SimpleNamespace(text=t, start=0, end=len(t), sentences=spans, kind="prose"))
+    return SimpleNamespace(passages=passages)
+
+
+def test_a_passage_whose_best_sentence_states_the_asked_figure_gains_a_little():
+    from rag.retrieve import ANSWER_TYPE_BOOST, _stated_first
+
+    index = _stated_index()
+    ranked = [(0, 1.0), (1, 0.9), (2, 0.5)]
+    out = _stated_first(index, "东盟与中国的贸易额是多少？", ranked, None, ["东盟", "中国", "贸易额"], {})
+    assert [p for p, _ in out] == [1, 0, 2]  # a figure: 0.9 + boost passes 1.0
+    assert dict(out)[1] == pytest.approx(0.9 + ANSWER_TYPE_BOOST) and dict(out)[0] == 1.0
+    assert dict(out)[2] == 0.5  # a year is not a figure
+    # A date question: the passage with a year gains instead.
+    out = _stated_first(index, "东盟与中国何时建立全面战略伙伴关系？", ranked, None, ["全面", "战略", "伙伴"], {})
+    assert dict(out)[2] == pytest.approx(0.5 + ANSWER_TYPE_BOOST) and dict(out)[1] == 0.9
+    # Small: a passage far behind stays behind; an open question changes nothing.
+    assert [p for p, _ in _stated_first(index, "贸易额是多少？", [(0, 2.0), (1, 0.9)], None, ["贸易额"], {})] == [0, 1]
+    assert _stated_first(index, "东盟与中国的合作有何意义？", ranked, None, ["合作"], {}) == ranked
+
+
+def test_the_answer_type_boost_reads_the_passages_best_sentence_and_keeps_it_for_the_hit():
+    from rag.retrieve import _stated_first, rank_sentences
+
+    index = _stated_index()
+    kept: dict = {}
+    # Passage 3's figure sits in the sentence that matches the question best: it gains.
+    out = _stated_first(index, "How large is the trade between ASEAN and China?", [(0, 1.0), (3, 0.9)], None, ["贸易额"], kept)
+    assert [p for p, _ in out] == [3, 0]
+    assert kept[3] == rank_sentences(index, 3, None, ["贸易额"])
+    # When its best sentence is the other one, it does not.
+    out = _stated_first(index, "How large is the trade between ASEAN and China?", [(0, 1.0), (3, 0.9)], None, ["深化", "合作"], {})
+    assert [p for p, _ in out] == [0, 3]
