@@ -37,6 +37,12 @@ MATTER_PENALTY = 1.0
 #: exactly as without it; in a library it lets the report a question is about outrank other
 #: reports' generic passages (README, "In a library").
 FILE_PRIOR = 1.0
+#: How many documents, the nearest to an English question (by centroid), an English question's
+#: bridge terms are chosen from in a library (`near_vocabulary`).
+NEAR_FILES = 5
+#: Weight, in fused z-score units, of a passage's document in hybrid fusion: the document's
+#: similarity to the question standardised over the library's documents (`document_prior`).
+FUSED_FILE_PRIOR = 0.2
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,62 @@ def dense_scores(index: Index, qvec: np.ndarray, depth: int, file_prior: float =
         to_file = cents.matrix @ np.asarray(qvec, dtype=np.float32)
         best = {p: s + file_prior * float(to_file[cents.file_of[p]]) for p, s in best.items()}
     return best
+
+
+class NearVocabulary:
+    """The words (whole BM25 terms) that some passage of the chosen documents uses: a container
+    standing in for `index.lexical.vocab` where bridge terms are chosen (`bridge_terms`)."""
+
+    def __init__(self, index: Index, spans: Sequence[tuple[int, int]]) -> None:
+        self.index = index
+        self.spans = tuple(spans)  # passage position ranges [lo, hi) of the chosen documents
+        self._seen: dict[str, bool] = {}
+
+    def __contains__(self, term: object) -> bool:
+        if not isinstance(term, str) or term not in self.index.lexical.vocab:
+            return False
+        if term not in self._seen:
+            held = self.index.lexical.postings(term)  # sorted positions
+            self._seen[term] = any(
+                (i := int(np.searchsorted(held, lo))) < len(held) and int(held[i]) < hi for lo, hi in self.spans
+            )
+        return self._seen[term]
+
+
+def near_vocabulary(index: Index, qvec: np.ndarray, n: int = NEAR_FILES) -> NearVocabulary:
+    """The vocabulary of the `n` documents whose centroids are nearest to the question vector.
+
+    An English word's dictionary renderings are many, and in a library some other report uses
+    each of them: bridge terms chosen from the library's whole vocabulary pull the question's
+    vector toward the reports that use a word's off-senses. The documents the question is near
+    as a whole say which renderings are the ones it needs (with one document: its whole vocabulary,
+    the same bridge terms as before)."""
+    cents = file_centroids(index)
+    order = sorted(index.ranges, key=lambda s: index.ranges[s][0])
+    sims = cents.matrix @ np.asarray(qvec, dtype=np.float32)
+    nearest = np.argsort(-sims, kind="stable")[:n]
+    return NearVocabulary(index, [tuple(index.ranges[order[int(i)]][:2]) for i in nearest])
+
+
+def document_prior(index: Index, ranked: list[tuple[int, float]], qvec: np.ndarray,
+                   weight: float = FUSED_FILE_PRIOR) -> list[tuple[int, float]]:
+    """Fused scores plus `weight` times the z-score of the passage's document's similarity to the
+    question (its centroid, over all the library's documents), re-sorted.
+
+    The dense side already carries the document (`dense_scores`); BM25 does not, and a rare word
+    of another report can carry that report's passage to the top. The term counts in fusion units,
+    so it weighs as much against BM25's pick as against dense's. With one document (a single
+    report, a one-document scope) it is the same for every passage and changes nothing."""
+    if not weight or not ranked or len(index.ranges) <= 1:
+        return ranked
+    cents = file_centroids(index)
+    sims = (cents.matrix @ np.asarray(qvec, dtype=np.float32)).astype(np.float64)
+    sd = float(sims.std())
+    if sd <= 0:
+        return ranked
+    z = (sims - float(sims.mean())) / sd
+    out = [(p, s + weight * float(z[cents.file_of[p]])) for p, s in ranked]
+    return sorted(out, key=lambda kv: (-kv[1], kv[0]))
 
 
 def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens: list[str] | None = None) -> tuple[tuple[int, int], ...]:
@@ -271,6 +333,11 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     if mode in ("dense", "hybrid"):
         qtext = dense_query(question, terms, index.lexical.vocab, extra) if bridge else question
         qvec = encoder.encode_queries([qtext])[0]
+        if bridge and len(index.ranges) > 1 and detect_lang(question) == "en":
+            # In a library: bridge terms from the documents the question is near (`near_vocabulary`).
+            near = dense_query(question, terms, near_vocabulary(index, qvec), extra)
+            if near != qtext:
+                qvec = encoder.encode_queries([near])[0]
         dense = dense_scores(index, qvec, depth * 4)
     lexical: list[tuple[int, float]] = []
     if mode in ("bm25", "hybrid"):
@@ -291,6 +358,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     else:
         w = config.DENSE_WEIGHT[detect_lang(question)]
         ranked = fuse_scores([dense_ranked, lexical], [w, 1.0 - w])
+        ranked = document_prior(index, ranked, qvec)
         ranked = _matter_last(index, ranked)
         ranked = _definition_first(ranked, definitions(index, question))
     hits = []
