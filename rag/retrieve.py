@@ -276,9 +276,11 @@ def bridge_terms(terms: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[st
     """
     out: list[str] = []
     for t in terms:
-        if len(t) >= 2 and t in vocabulary and has_cjk(t) and t not in out and not any(t in o for o in out):
+        if len(out) >= n:
+            break  # a vocabulary may ask the store (`near_vocabulary`): no look-up past the n-th
+        if len(t) >= 2 and has_cjk(t) and t not in out and not any(t in o for o in out) and t in vocabulary:
             out.append(t)
-    return out[:n]
+    return out
 
 
 def dense_query(question: str, terms: list[str], vocabulary, extra: Sequence[str] = ()) -> str:
