@@ -294,3 +294,30 @@ def test_fused_document_prior_changes_nothing_with_one_document():
     index = _TinyIndex(["a.md"] * 3, [[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0]])
     fused = [(1, 0.9), (0, 0.5), (2, 0.1)]
     assert document_prior(index, fused, _unit([0.9, 0.3, 0.1]), weight=0.2) == fused
+
+
+def test_an_english_words_renderings_weigh_as_one_bm25_term_in_a_library_only(hash_assistant, report_corpus, monkeypatch):
+    from rag import retrieve
+    from rag.bm25 import LexicalIndex
+
+    asked = []
+    real = LexicalIndex.group_weights
+    monkeypatch.setattr(LexicalIndex, "group_weights", lambda self, groups: asked.append(1) or real(self, groups))
+    question = "How does the report see security in the region?"
+    single = hash_assistant.index()
+    retrieve.search(single, question, 5, "bm25")
+    assert asked == []  # one report: each rendering keeps its own IDF (as measured best there)
+    retrieve.search(single, question, 5, "bm25", synonyms=True)
+    assert asked == [1]
+    # The report among other reports: renderings weigh as one term unless turned off.
+    (report_corpus / "other.md").write_text("# 安保\n\n安保公司的保安人员负责地区安全。\n\n安保行业的地方标准。\n", encoding="utf-8")
+    from rag.assistant import Assistant
+
+    library = Assistant(corpus_dir=report_corpus, index_dir=hash_assistant.index_dir, encoder=hash_assistant.encoder,
+                        on_notice=lambda m: None).index()
+    assert len(library.ranges) == 2
+    asked.clear()
+    hits = retrieve.search(library, question, 5, "bm25")
+    assert asked == [1] and hits
+    retrieve.search(library, question, 5, "bm25", synonyms=False)
+    assert asked == [1]
