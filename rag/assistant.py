@@ -238,7 +238,7 @@ class Assistant:
 
     def _answer(
         self, question: str, k: int, mode: str, id: str | None = None, docs: Iterable[str] | None = None, *,
-        bridge: bool = True, fusion: str = "score", synonyms: bool = False,
+        bridge: bool = True, fusion: str = "score", synonyms: bool | None = None,
     ) -> Answer:
         """`ask`, with the search's measurement switches (only rag.evaluate's variants turn them off)."""
         scope = self.scope(docs) if docs is not None else None

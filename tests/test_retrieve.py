@@ -287,3 +287,82 @@ def test_the_answer_type_boost_reads_the_passages_best_sentence_and_keeps_it_for
     # When its best sentence is the other one, it does not.
     out = _stated_first(index, "How large is the trade between ASEAN and China?", [(0, 1.0), (3, 0.9)], None, ["深化", "合作"], {})
     assert [p for p, _ in out] == [0, 3]
+
+
+def _with_terms(index, texts):
+    """`index` with BM25 over `texts` (whitespace-separated terms), one text per passage."""
+    from rag.bm25 import LexicalIndex
+
+    index.lexical = LexicalIndex.build(texts, tokenizer=str.split)
+    return index
+
+
+def test_bridge_terms_come_from_the_documents_near_the_question():
+    from rag.retrieve import bridge_terms, near_vocabulary
+
+    # Report a.md is about the question; b.md, far from it, is the only one using the off-sense 安保
+    # ("security" as in guards) of a word the question's expansion renders three ways.
+    index = _with_terms(
+        _TinyIndex(["a.md", "a.md", "b.md", "b.md"], [[1, 0, 0.1], [0.9, 0.2, 0], [0, 1, 0], [0, 0.9, 0.3]]),
+        ["地区 安全 合作", "安全 架构", "安保 公司", "保安 人员"],
+    )
+    q = _unit([1.0, 0.1, 0.0])
+    expansion = ["安保", "安全", "保安", "合作"]
+    assert bridge_terms(expansion, index.lexical.vocab) == ["安保", "安全", "保安", "合作"]
+    near = near_vocabulary(index, q, n=1)
+    assert bridge_terms(expansion, near) == ["安全", "合作"]
+    assert "安保" not in near and "没有" not in near and 3 not in near
+    # Every document near: the library's whole vocabulary, the same bridge terms as before.
+    assert bridge_terms(expansion, near_vocabulary(index, q, n=2)) == bridge_terms(expansion, index.lexical.vocab)
+
+
+def test_fused_document_prior_ranks_the_report_about_the_question_above_another_reports_rare_word():
+    from rag.retrieve import document_prior
+
+    index = _TinyIndex(
+        ["a.md", "a.md", "b.md", "b.md", "c.md"], [[1, 0, 0.1], [0.9, 0.2, 0], [0, 1, 0], [0, 0.9, 0.3], [0, 0, 1]]
+    )
+    q = _unit([1.0, 0.1, 0.0])
+    # Fusion put b.md's passage 2 (a rare word BM25 loved) just above a.md's passages.
+    fused = [(2, 1.10), (0, 1.00), (1, 0.40), (3, -0.2), (4, -0.5)]
+    ranked = document_prior(index, fused, q, weight=0.2)
+    assert ranked[0][0] == 0
+    assert [p for p, _ in ranked if p in (0, 1)] == [0, 1]  # one amount per document: its order stays
+    assert document_prior(index, fused, q, weight=0.0) == fused
+    # A passage far ahead still wins: the prior is a nudge, not a filter.
+    assert document_prior(index, [(2, 3.0), (0, 1.0)], q, weight=0.2)[0][0] == 2
+
+
+def test_fused_document_prior_changes_nothing_with_one_document():
+    from rag.retrieve import document_prior
+
+    index = _TinyIndex(["a.md"] * 3, [[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0]])
+    fused = [(1, 0.9), (0, 0.5), (2, 0.1)]
+    assert document_prior(index, fused, _unit([0.9, 0.3, 0.1]), weight=0.2) == fused
+
+
+def test_an_english_words_renderings_weigh_as_one_bm25_term_in_a_library_only(hash_assistant, report_corpus, monkeypatch):
+    from rag import retrieve
+    from rag.bm25 import LexicalIndex
+
+    asked = []
+    real = LexicalIndex.group_weights
+    monkeypatch.setattr(LexicalIndex, "group_weights", lambda self, groups: asked.append(1) or real(self, groups))
+    question = "How does the report see security in the region?"
+    single = hash_assistant.index()
+    retrieve.search(single, question, 5, "bm25")
+    assert asked == []  # one report: each rendering keeps its own IDF (as measured best there)
+    retrieve.search(single, question, 5, "bm25", synonyms=True)
+    assert asked == [1]
+    # The report among other reports: renderings weigh as one term unless turned off.
+    (report_corpus / "other.md").write_text("# 安保\n\n安保公司的保安人员负责地区安全。\n\n安保行业的地方标准。\n", encoding="utf-8")
+    from rag.assistant import Assistant
+
+    library = Assistant(corpus_dir=report_corpus, index_dir=hash_assistant.index_dir, encoder=hash_assistant.encoder,
+                        on_notice=lambda m: None).index()
+    assert len(library.ranges) == 2
+    asked.clear()
+    hits = retrieve.search(library, question, 5, "bm25")
+    assert asked == [1] and hits
+    retrieve.search(library, question, 5, "bm25", synonyms=False)
+    assert asked == [1]
