@@ -246,6 +246,8 @@
   function copyButton(p) {
     const button = el("button", { type: "button", class: "copy" }, "Copy citation");
     button.addEventListener("click", async () => {
+      // The quote is the file's exact characters (link addresses included, not the folded display):
+      // what anyone can find in the file and check.
       const text = `“${p.text.trim()}”\n— ${citation(p)}`;
       try {
         await copyText(text);
