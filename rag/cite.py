@@ -109,8 +109,8 @@ def folded(text: str, start: int = 0) -> list[Piece]:
         inside = [m for m in links if s <= m.start() and m.end() <= e]  # whole links folded: citation markers
         target = next((m for m in links if m.start("url") - 2 >= s and m.end() <= e and m not in inside), None)
         shown = "".join(f"[{marker_name(m.group('label'), m.group('url'))}]" for m in inside)
-        url = (target or (inside[0] if inside else None))
-        out.append(Piece(start + s, start + e, "fold", shown, url.group("url") if url else None))
+        link = target or (inside[0] if inside else None)
+        out.append(Piece(start + s, start + e, "fold", shown, link.group("url") if link else None))
         pos = e
     visible(pos, len(text))
     return out
