@@ -273,7 +273,8 @@ def test_copy_citation_puts_citation_and_quoted_passage_on_the_clipboard(page, s
     _open(page, server, ZH)
     first = expected[ZH]["passages"][0]
     page.click("#hit-1 button.copy")
-    page.wait_for_function("document.querySelector('#hit-1 button.copy').textContent === 'Copied'")
+    # A function, not an expression: polling an expression evals it, which the page's CSP forbids.
+    page.wait_for_function("() => document.querySelector('#hit-1 button.copy').textContent === 'Copied'")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == f"“{first['text'].strip()}”\n— {first['source']}:L{first['line_start']}-{first['line_end']}"
     assert "Copied the citation of passage 1" in page.text_content("#status")
@@ -315,7 +316,7 @@ def test_report_map_marks_hit_sections_and_a_click_scrolls_to_the_passage(page, 
     last = [i for i, t in enumerate(marks.all_text_contents()) if t == str(K)]
     assert len(last) == 1
     marks.nth(last[0]).click()
-    page.wait_for_function(f"document.activeElement && document.activeElement.id === 'hit-{K}'")
+    page.wait_for_function(f"() => document.activeElement && document.activeElement.id === 'hit-{K}'")
     box = page.locator(f"#hit-{K}").bounding_box()
     assert page.evaluate("window.scrollY") > 0 and 0 <= box["y"] < 600
 
@@ -486,7 +487,7 @@ def test_a_library_passage_shows_its_links_folded_with_the_targets_still_at_hand
     assert all(s < e and [s, e] in p["hidden"] for s, e in spans)
     # Copy citation quotes the file's exact characters (addresses included), so it can be checked.
     page.click(f"{hit} button.copy")
-    page.wait_for_function(f"document.querySelector('{hit} button.copy').textContent === 'Copied'")
+    page.wait_for_function(f"() => document.querySelector('{hit} button.copy').textContent === 'Copied'")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == f"“{p['text'].strip()}”\n— {p['source']}:L{p['line_start']}-{p['line_end']}"
     assert "](https://www.news.cn/" in copied
