@@ -379,6 +379,7 @@ def test_api_key_is_asked_for_and_sent_as_a_bearer_token(page, real_assistant):
     try:
         page.goto(f"{srv.base}/?q={quote(ZH)}&k=2")  # the page itself loads without the key
         page.wait_for_selector("#keybox:not([hidden])")
+        page.wait_for_selector("#error:not([hidden])")  # set a microtask after the key box shows
         assert "HTTP 401" in page.text_content("#error")
         page.fill("#apikey", "s3cret-key")
         page.click("#savekey")
