@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .chunking import Passage, passage_to_dict
 from .corpus import Document
@@ -48,6 +49,76 @@ def hit_to_dict(hit: Hit, title: str | None = None) -> dict:
         s, e = hit.highlight
         out["highlight"] = {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}
     return out
+
+
+#: A citation marker's label shown as itself when it is a short name (`sina`, `news.cn`), else the link's host.
+_SHORT_NAME = re.compile(r"[^/\s]{1,20}")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of a passage as a reader sees it, and the characters of the file it stands for.
+
+    `kind` is `text` (shown as it is), `label` (a link's words, shown as they are; `url` is its
+    target), or `fold` (a link target or citation marker folded away: `shown` is "" or, for a
+    citation marker, its source's short name in brackets, `[sina]`; `url` the (first) target).
+    """
+
+    start: int
+    end: int
+    kind: str
+    shown: str
+    url: str | None = None
+
+
+def marker_name(label: str, url: str) -> str:
+    """The short name a folded citation marker is shown as: its label when that is a short name
+    (`sina`, `163`, `news.cn`), else the host of its link (`www.` dropped)."""
+    label = label.strip()
+    if _SHORT_NAME.fullmatch(label) and not label.lower().startswith("http"):
+        return label
+    host = urlsplit(url).hostname or url
+    return host[4:] if host.startswith("www.") else host
+
+
+def folded(text: str, start: int = 0) -> list[Piece]:
+    """A passage (its text and absolute start) as a reader is shown it: link targets and citation
+    markers (`rag.markup.hidden_spans`, the `hidden` field of a hit) folded away, so that
+    `[标题](https://…)` reads `标题` and `增长 [sina](https://…)。` reads `增长[sina]。`.
+
+    The pieces cover the text end to end, in order, with the file's absolute offsets: a display
+    can mark them (the highlight, matched words) by offset, and what is cited never changes.
+    """
+    from .markup import LINK, hidden_spans
+
+    spans = hidden_spans(text)
+    if not spans:
+        return [Piece(start, start + len(text), "text", text)] if text else []
+    links = list(LINK.finditer(text))
+    labels = {(m.start("label"), m.end("label")): m.group("url") for m in links}
+    out: list[Piece] = []
+
+    def visible(a: int, b: int) -> None:
+        if a < b:
+            url = labels.get((a, b))
+            out.append(Piece(start + a, start + b, "label" if url else "text", text[a:b], url))
+
+    pos = 0
+    for s, e in spans:
+        visible(pos, s)
+        inside = [m for m in links if s <= m.start() and m.end() <= e]  # whole links folded: citation markers
+        target = next((m for m in links if m.start("url") - 2 >= s and m.end() <= e and m not in inside), None)
+        shown = "".join(f"[{marker_name(m.group('label'), m.group('url'))}]" for m in inside)
+        link = target or (inside[0] if inside else None)
+        out.append(Piece(start + s, start + e, "fold", shown, link.group("url") if link else None))
+        pos = e
+    visible(pos, len(text))
+    return out
+
+
+def shown_text(text: str, start: int = 0) -> str:
+    """What a reader is shown of a passage (`folded`, joined)."""
+    return "".join(p.shown for p in folded(text, start))
 
 
 @dataclass(frozen=True)

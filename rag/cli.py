@@ -38,13 +38,28 @@ def _assistant(corpus: Optional[Path], index_dir: Optional[Path], model: Optiona
 
 
 def _highlighted(hit, color: bool) -> str:
+    """The passage as a reader sees it (`rag.cite.folded`: link targets and citation markers
+    folded), with the best sentence bold (a terminal) or in 【…】."""
+    from .cite import folded
+
     p = hit.passage
-    text = p.text
-    if not hit.highlight:
-        return text
-    s, e = hit.highlight[0] - p.start, hit.highlight[1] - p.start
-    mid = typer.style(text[s:e], bold=True, underline=True) if color else f"【{text[s:e]}】"
-    return text[:s] + mid + text[e:]
+    hs, he = hit.highlight or (p.end, p.end)
+    runs: list[tuple[bool, str]] = []  # (inside the highlight, shown text)
+    for piece in folded(p.text, p.start):
+        if piece.kind == "fold":
+            parts = [(hs <= piece.start and piece.end <= he, piece.shown)]
+        else:
+            cuts = sorted({piece.start, piece.end, *(x for x in (hs, he) if piece.start < x < piece.end)})
+            parts = [(hs <= a and b <= he, p.text[a - p.start : b - p.start]) for a, b in zip(cuts, cuts[1:])]
+        for inside, shown in parts:
+            if not shown:
+                continue
+            if runs and runs[-1][0] == inside:
+                runs[-1] = (inside, runs[-1][1] + shown)
+            else:
+                runs.append((inside, shown))
+    mark = (lambda t: typer.style(t, bold=True, underline=True)) if color else (lambda t: f"【{t}】")
+    return "".join(mark(t) if inside else t for inside, t in runs)
 
 
 def _print_answer(answer, color: bool) -> None:

@@ -25,6 +25,28 @@ PASSAGES = [
 ]
 
 
+#: A library-like Markdown report: links with long targets, citation markers (`[sina](…)`), and
+#: markup in a link's words and target that must stay text (the display tests' corpus).
+LINKED_REPORT = """# 东盟经济观察
+
+## 一、区域增长
+
+今年以来，据[新华社报道](https://www.news.cn/politics/2025-10/19/c_1234567890abcdefghijklmnopqrstuvwxyz0123456789.htm)，东盟经济增长强劲，区域贸易持续扩大 [sina](https://finance.sina.com.cn/roll/2025-10-19/doc-abcdefghijklmnopqrstuvwxyz0123456789.shtml)。各国认为[<script>alert(1)</script>开放合作](https://evil.example/"><script>alert(2)</script>)是东盟经济增长的关键 [163](https://www.163.com/dy/article/ABCDEFGHIJKLMNOP.html)[https://www.ft.com/content/0123456789abcdef](https://www.ft.com/content/0123456789abcdef)。
+
+## 二、气候合作
+
+气候变化是东盟各国面临的共同挑战，区域合作正在加强。
+"""
+
+
+def linked_corpus(folder: Path) -> Path:
+    """A corpus folder holding only LINKED_REPORT (as `asean-links.md`)."""
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "asean-links.md").write_text(LINKED_REPORT, encoding="utf-8")
+    return corpus
+
+
 class HashEncoder:
     """Bag of character bigrams hashed into 64 dimensions: deterministic, instant, offline."""
 

@@ -85,3 +85,31 @@ def test_a_hit_lists_its_link_targets_as_absolute_spans_and_keeps_the_cited_text
     assert all(p.start <= s < e <= p.end for s, e in hit["hidden"])
     folded = "".join(c for i, c in enumerate(doc.text[p.start : p.end]) if not any(s <= p.start + i < e for s, e in hit["hidden"]))
     assert url not in folded and "统计公报" in folded and "经济增长5%左右" in folded
+
+
+def test_a_passage_is_shown_with_links_folded_and_every_piece_maps_back_to_the_file(tmp_path):
+    from rag.cite import folded, shown_text
+
+    from .conftest import LINKED_REPORT, linked_corpus
+
+    doc = load_corpus(linked_corpus(tmp_path))[0]
+    p = next(p for p in split_passages(doc, ChunkSettings()) if "新华社" in p.text)
+    pieces = folded(p.text, p.start)
+    # End to end, in order, the file's own offsets: folding never moves a citation.
+    assert pieces[0].start == p.start and pieces[-1].end == p.end
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
+    assert all(x.shown == doc.text[x.start : x.end] for x in pieces if x.kind != "fold")
+    hidden = [[x.start, x.end] for x in pieces if x.kind == "fold"]
+    assert hidden == hit_to_dict(Hit(passage=p, score=0.5, rank=1))["hidden"]
+    shown = shown_text(p.text, p.start)
+    assert "今年以来，据新华社报道，东盟经济增长强劲，区域贸易持续扩大[sina]。" in shown
+    assert "各国认为<script>alert(1)</script>开放合作是东盟经济增长的关键[163][ft.com]。" in shown
+    assert "http" not in shown and "](" not in shown
+    # A link's words carry its target; a folded citation marker carries its own.
+    label = next(x for x in pieces if x.shown == "新华社报道")
+    assert label.kind == "label" and label.url.startswith("https://www.news.cn/politics/")
+    marker = next(x for x in pieces if x.shown == "[sina]")
+    assert marker.kind == "fold" and marker.url.startswith("https://finance.sina.com.cn/")
+    # Nothing to fold: the text as it is.
+    assert shown_text("东盟的中心地位。", 7) == "东盟的中心地位。"
+    assert folded("", 3) == []

@@ -134,3 +134,38 @@ def test_index_command_reports_what_it_built(real_env, tmp_path):
     assert "Embedding [" in r.stderr and "/s, ETA" in r.stderr
     again = rag("index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "fresh"), env_extra=real_env)
     assert "2 file(s): 2 unchanged in" in again.stdout and "Embedding" not in again.stderr
+
+
+def test_a_library_passage_is_printed_with_its_links_folded_and_json_keeps_the_file_text(tmp_path, monkeypatch):
+    """Human output folds link targets and citation markers (`rag.cite.folded`); --json is unchanged:
+    the exact cited characters, with `hidden` naming what a display folds."""
+    from typer.testing import CliRunner
+
+    from rag import cli
+    from rag.assistant import Assistant
+
+    from .conftest import HashEncoder, linked_corpus
+
+    corpus = linked_corpus(tmp_path)
+    assistant = Assistant(corpus_dir=corpus, index_dir=tmp_path / "i", encoder=HashEncoder(), on_notice=lambda m: None)
+    monkeypatch.setattr(cli, "_assistant", lambda *a, **kw: assistant)
+    question = "东盟经济增长的关键是什么？"
+    r = CliRunner().invoke(cli.app, ["ask", question, "--k", "2"])
+    assert r.exit_code == 0, r.output
+    body = "".join(line.strip() for line in r.output.splitlines() if line.startswith("    ") and "chars" not in line)
+    body = body.replace("【", "").replace("】", "")
+    assert "今年以来，据新华社报道，东盟经济增长强劲，区域贸易持续扩大[sina]。" in body
+    assert "各国认为<script>alert(1)</script>开放合作是东盟经济增长的关键[163][ft.com]。" in body
+    assert "https://" not in r.output and "](" not in r.output
+    # The citation line still gives the file's offsets of the whole passage, URLs included.
+    text = (corpus / "asean-links.md").read_text(encoding="utf-8")
+    m = CITED.search(r.output)
+    start, end = int(m.group("start")), int(m.group("end"))
+    assert "新华社报道](https://www.news.cn/" in text[start:end]
+    # --json: the same fields as before, the exact file text, the folded spans listed.
+    j = CliRunner().invoke(cli.app, ["ask", question, "--k", "2", "--json"])
+    p = next(p for p in json.loads(j.output)["passages"] if "新华社" in p["text"])
+    assert p["text"] == text[p["start"] : p["end"]] and "https://www.news.cn/" in p["text"]
+    assert set(p) == {"rank", "score", "id", "source", "section", "start", "end", "line_start", "line_end", "text",
+                      "kind", "sentences", "pages", "title", "hidden", "highlight", "matched_terms"}
+    assert all("http" in text[s:e] or text[s:e] == "[" for s, e in p["hidden"])

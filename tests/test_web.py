@@ -273,7 +273,8 @@ def test_copy_citation_puts_citation_and_quoted_passage_on_the_clipboard(page, s
     _open(page, server, ZH)
     first = expected[ZH]["passages"][0]
     page.click("#hit-1 button.copy")
-    page.wait_for_function("document.querySelector('#hit-1 button.copy').textContent === 'Copied'")
+    # A function, not an expression: polling an expression evals it, which the page's CSP forbids.
+    page.wait_for_function("() => document.querySelector('#hit-1 button.copy').textContent === 'Copied'")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == f"“{first['text'].strip()}”\n— {first['source']}:L{first['line_start']}-{first['line_end']}"
     assert "Copied the citation of passage 1" in page.text_content("#status")
@@ -315,7 +316,7 @@ def test_report_map_marks_hit_sections_and_a_click_scrolls_to_the_passage(page, 
     last = [i for i, t in enumerate(marks.all_text_contents()) if t == str(K)]
     assert len(last) == 1
     marks.nth(last[0]).click()
-    page.wait_for_function(f"document.activeElement && document.activeElement.id === 'hit-{K}'")
+    page.wait_for_function(f"() => document.activeElement && document.activeElement.id === 'hit-{K}'")
     box = page.locator(f"#hit-{K}").bounding_box()
     assert page.evaluate("window.scrollY") > 0 and 0 <= box["y"] < 600
 
@@ -378,6 +379,7 @@ def test_api_key_is_asked_for_and_sent_as_a_bearer_token(page, real_assistant):
     try:
         page.goto(f"{srv.base}/?q={quote(ZH)}&k=2")  # the page itself loads without the key
         page.wait_for_selector("#keybox:not([hidden])")
+        page.wait_for_selector("#error:not([hidden])")  # set a microtask after the key box shows
         assert "HTTP 401" in page.text_content("#error")
         page.fill("#apikey", "s3cret-key")
         page.click("#savekey")
@@ -432,3 +434,61 @@ def test_api_docs_work_offline(page, server, watch):
     page.wait_for_selector(".swagger-ui .opblock")
     assert page.locator(".swagger-ui .opblock").count() >= 5
     assert all(urlsplit(u).hostname == "127.0.0.1" for u in watch.requests)
+
+
+# -- a library passage: link targets folded --------------------------------------------------------
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    """A server over a library-like Markdown report (links, citation markers, markup in a link)."""
+    from rag.assistant import Assistant
+    from rag.server import create_app
+
+    from .conftest import HashEncoder, linked_corpus
+
+    folder = tmp_path_factory.mktemp("linked")
+    assistant = Assistant(corpus_dir=linked_corpus(folder), index_dir=folder / "i", encoder=HashEncoder(), on_notice=lambda m: None)
+    server = InProcessServer(create_app(assistant, warm_up=False, api_key=""))
+    yield server.base, assistant
+    server.stop()
+
+
+def test_a_library_passage_shows_its_links_folded_with_the_targets_still_at_hand(page, linked):
+    from rag.cite import folded, shown_text
+
+    base, assistant = linked
+    question = "东盟经济增长的关键是什么？"
+    answer = assistant.ask(question, k=2).to_dict()
+    p = next(p for p in answer["passages"] if "新华社" in p["text"])
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    _open(page, base, question, k=2)
+    hit = f"#hit-{p['rank']}"
+    shown = page.text_content(f"{hit} blockquote.text")
+    # Exactly what the library folds to (the CLI shows the same): link words, [source] names, no addresses.
+    assert _flat(shown) == _flat(shown_text(p["text"], p["start"]))
+    assert "<script>alert(1)</script>开放合作" in shown and "http" not in shown
+    # Markup in a link's words or target stays text: no element came from the file.
+    assert page.locator("script").count() == 1
+    assert page.locator(f"{hit} blockquote script, {hit} blockquote img").count() == 0
+    # The targets are still there: on the link's words (hover), behind the small ↗ and each [source].
+    pieces = folded(p["text"], p["start"])
+    labelled = next(x for x in pieces if x.shown == "新华社报道")
+    words = page.locator(f"{hit} .linked", has_text="新华社报道")
+    assert words.get_attribute("title") == labelled.url
+    arrows = page.eval_on_selector_all(f"{hit} a.link", "as => as.map(a => [a.getAttribute('href'), a.getAttribute('rel'), a.getAttribute('aria-label')])")
+    assert [a[0] for a in arrows] == [x.url for x in pieces if x.kind == "fold" and x.url and not x.shown]
+    assert all(rel == "noopener noreferrer nofollow" and label.startswith("link: https://") for _, rel, label in arrows)
+    assert labelled.url in [a[0] for a in arrows]
+    evil = next(x.url for x in pieces if x.kind == "label" and "evil.example" in x.url)
+    assert evil in [a[0] for a in arrows]  # a target holding markup is an address, set as an attribute
+    sources = page.eval_on_selector_all(f"{hit} a.src", "as => as.map(a => [a.textContent, a.getAttribute('href')])")
+    assert [s[0] for s in sources] == ["[sina]", "[163]", "[ft.com]"]
+    assert sources[0][1].startswith("https://finance.sina.com.cn/") and sources[2][1] == "https://www.ft.com/content/0123456789abcdef"
+    # The folded spans keep the file's offsets.
+    spans = page.eval_on_selector_all(f"{hit} .fold", "fs => fs.map(f => [+f.dataset.start, +f.dataset.end])")
+    assert all(s < e and [s, e] in p["hidden"] for s, e in spans)
+    # Copy citation quotes the file's exact characters (addresses included), so it can be checked.
+    page.click(f"{hit} button.copy")
+    page.wait_for_function(f"() => document.querySelector('{hit} button.copy').textContent === 'Copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"“{p['text'].strip()}”\n— {p['source']}:L{p['line_start']}-{p['line_end']}"
+    assert "](https://www.news.cn/" in copied

@@ -126,11 +126,62 @@
   }
 
   // -- one passage ------------------------------------------------------------------------------
-  // The passage text with the best sentence in <mark class="best"> and bridged words in <mark class="term">.
+  // Link targets and citation markers (the hit's `hidden` spans: absolute offsets into the file) are
+  // folded away: `[标题](https://…)` reads 标题 with the address on hover and a small ↗ link after it;
+  // `增长 [sina](https://…)。` reads 增长[sina]。 with [sina] the link. This mirrors rag.cite.folded and
+  // rag.markup.LINK (tests/test_web.py checks the page shows exactly rag.cite.shown_text). Offsets
+  // are the file's, in code points, so the text is handled as an array of code points.
+  const LINK = /\[([^\[\]\r\n]{0,300})\]\((https?:\/\/[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)\)/g;
+  const SHORT_NAME = /^[^\/\s]{1,20}$/;
+  function markerName(label, url) {
+    label = label.trim();
+    if (SHORT_NAME.test(label) && !/^http/i.test(label)) return label;
+    let host = url;
+    try { host = new URL(url).hostname || url; } catch (e) { host = url; }
+    return host.startsWith("www.") ? host.slice(4) : host;
+  }
+  function webAddress(url) { return /^https?:\/\//i.test(url) ? url : null; } // never javascript: or data:
+  function codePoints(text) {
+    const at = new Array(text.length + 1); // UTF-16 index -> code point index
+    let c = 0;
+    for (let i = 0; i < text.length; i++) {
+      at[i] = c;
+      const u = text.charCodeAt(i);
+      if (u >= 0xd800 && u <= 0xdbff && i + 1 < text.length) at[++i] = c;
+      c++;
+    }
+    at[text.length] = c;
+    return at;
+  }
+  function foldsOf(p, at) {
+    const links = [];
+    for (const m of p.text.matchAll(LINK)) {
+      const s = at[m.index], ls = at[m.index + 1], le = at[m.index + 1 + m[1].length], e = at[m.index + m[0].length];
+      links.push({ s, e, ls, le, label: m[1], url: m[2] });
+    }
+    const folds = [];
+    for (const [hs, he] of p.hidden || []) {
+      const s = hs - p.start, e = he - p.start;
+      const inside = links.filter((l) => s <= l.s && l.e <= e);
+      const target = links.find((l) => !inside.includes(l) && l.le >= s && l.e <= e);
+      folds.push({ s, e, markers: inside.map((l) => ({ name: markerName(l.label, l.url), url: l.url })), target: target ? target.url : null });
+    }
+    const labels = links.filter((l) => folds.some((f) => f.target === l.url && f.s === l.le)).map((l) => ({ s: l.ls, e: l.le, url: l.url }));
+    return { folds, labels };
+  }
+  function linkTo(url, cls, text, label) {
+    const safe = webAddress(url);
+    if (!safe) return el("span", { class: cls, title: url }, text);
+    return el("a", { class: cls, href: safe, title: safe, target: "_blank", rel: "noopener noreferrer nofollow", "aria-label": label }, text);
+  }
+
+  // The passage text, folded, with the best sentence in <mark class="best"> and bridged words in <mark class="term">.
   function markedText(p) {
     const start = p.start;
-    const text = p.text;
-    const clamp = (x) => Math.max(0, Math.min(text.length, x));
+    const chars = Array.from(p.text);
+    const at = codePoints(p.text);
+    const n = chars.length;
+    const clamp = (x) => Math.max(0, Math.min(n, x));
     // Bridged words: their spans merged where they touch or overlap (南海 + 南海行为准则 is one mark).
     const spans = [];
     for (const m of p.matched_terms || []) {
@@ -145,19 +196,33 @@
         if (!last.labels.includes(sp.label)) last.labels.push(sp.label);
       } else terms.push({ s: sp.s, e: sp.e, labels: [sp.label] });
     }
+    const { folds, labels } = foldsOf(p, at);
     const best = p.highlight ? { s: clamp(p.highlight.start - start), e: clamp(p.highlight.end - start) } : null;
-    const cuts = new Set([0, text.length]);
-    for (const r of terms) { cuts.add(r.s); cuts.add(r.e); }
+    const cuts = new Set([0, n]);
+    for (const r of terms.concat(folds, labels)) { cuts.add(clamp(r.s)); cuts.add(clamp(r.e)); }
     if (best) { cuts.add(best.s); cuts.add(best.e); }
     const points = Array.from(cuts).sort((a, b) => a - b);
     const out = el("blockquote", { class: "text", cite: citation(p) });
-    setLang(out, text);
+    setLang(out, p.text);
     for (let i = 0; i + 1 < points.length; i++) {
       const a = points[i], b = points[i + 1];
-      // Runs of blank lines (page breaks of the source) are shown as one; offsets stay the source's.
-      let node = document.createTextNode(text.slice(a, b).replace(/\n[ \t\r]*\n(?:[ \t\r]*\n)+/g, "\n\n"));
-      const term = terms.find((r) => r.s <= a && b <= r.e);
-      if (term) node = el("mark", { class: "term", title: term.labels.join("; "), "data-start": start + a, "data-end": start + b }, node);
+      const fold = folds.find((f) => f.s <= a && b <= f.e);
+      let node;
+      if (fold) {
+        if (b !== fold.e) continue; // a folded span is shown once, where it ends
+        node = document.createDocumentFragment();
+        if (fold.target) node.append(linkTo(fold.target, "link", "", `link: ${fold.target}`));
+        for (const m of fold.markers) node.append(linkTo(m.url, "src", `[${m.name}]`, `source: ${m.url}`));
+        if (!node.childNodes.length) continue;
+        node = el("span", { class: "fold", "data-start": start + fold.s, "data-end": start + fold.e }, node);
+      } else {
+        // Runs of blank lines (page breaks of the source) are shown as one; offsets stay the source's.
+        node = document.createTextNode(chars.slice(a, b).join("").replace(/\n[ \t\r]*\n(?:[ \t\r]*\n)+/g, "\n\n"));
+        const label = labels.find((r) => r.s <= a && b <= r.e);
+        if (label) node = el("span", { class: "linked", title: label.url }, node);
+        const term = terms.find((r) => r.s <= a && b <= r.e);
+        if (term) node = el("mark", { class: "term", title: term.labels.join("; "), "data-start": start + a, "data-end": start + b }, node);
+      }
       if (best && best.s <= a && b <= best.e) node = el("mark", { class: "best" }, node);
       out.append(node);
     }
@@ -181,6 +246,8 @@
   function copyButton(p) {
     const button = el("button", { type: "button", class: "copy" }, "Copy citation");
     button.addEventListener("click", async () => {
+      // The quote is the file's exact characters (link addresses included, not the folded display):
+      // what anyone can find in the file and check.
       const text = `“${p.text.trim()}”\n— ${citation(p)}`;
       try {
         await copyText(text);
