@@ -27,11 +27,21 @@ from pathlib import Path
 from . import atomic
 from .text import ARTICLES, CJK, FUNCTION_WORDS
 
-__all__ = ["VERSION", "english_dictionary", "translations", "lemmas", "senses", "dictionary_word", "MAX_GLOSS_WORDS"]
+__all__ = [
+    "VERSION", "english_dictionary", "translations", "lemmas", "senses", "dictionary_word", "MAX_GLOSS_WORDS",
+    "NAME_PREFIX", "name_senses",
+]
 
 #: Bump when output changes (how glosses are filtered and keyed): a new number is a new cache
 #: file, and the index records it.
-VERSION = 1
+VERSION = 2
+
+#: Prefix of the keys that list only proper nouns (CC-CEDICT entries whose pinyin is capitalised):
+#: ``dictionary[NAME_PREFIX + "trump"] == ["特朗普"]`` while ``dictionary["trump"]`` is the card
+#: term 将牌. English keys never start with it.
+NAME_PREFIX = "="
+# A person's dates in a name gloss: "Donald Trump (1946-)", "Xi Jinping (1953-)".
+_LIFE_DATES_RE = re.compile(r"\((?:c\. )?\d{3,4} ?-")
 
 _CEDICT_RELPATH = ("data", "cedict_1_0_ts_utf-8_mdbg.txt.gz")
 _GLOSS_SKIP_RE = re.compile(
@@ -114,6 +124,25 @@ def _gloss_keys(gloss: str) -> list[str]:
     return keys
 
 
+def _name_keys(gloss: str, pinyin: str) -> list[str]:
+    """Extra keys of a proper noun's gloss: a name before a note in brackets, whatever follows
+    ("Donald Trump (1946-), American business magnate" -> "donald trump"), and for a person (a
+    name of two or more words followed by dates) the family name alone ("trump", "putin"): the
+    last word, or the first when it is the first syllable of the pinyin ("Xi Jinping" [Xi2 Jin4
+    ping2] -> "xi")."""
+    m = re.match(r"\s*([A-Z][\w'.-]*(?: [A-Z][\w'.-]*){0,3})\s*\(", gloss)
+    if not m:
+        return []
+    words = [dictionary_word(w) for w in _WORD_RE.findall(m.group(1))]
+    if not words or len(words) > MAX_GLOSS_WORDS:
+        return []
+    keys = [" ".join(words)]
+    if len(words) >= 2 and _LIFE_DATES_RE.search(gloss[m.end(1) :]):
+        first = re.sub(r"\d", "", pinyin.split(" ", 1)[0]).lower()
+        keys.append(words[0] if words[0] == first else words[-1])
+    return keys
+
+
 def _build_english_dictionary(path: Path) -> dict[str, list[str]]:
     ranked: dict[str, list[tuple[int, int, str]]] = {}
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -129,12 +158,17 @@ def _build_english_dictionary(path: Path) -> dict[str, list[str]]:
             end = rest.find("]")
             if end < 0:
                 continue
+            proper = rest[1:2].isupper()
             sense = 0
             for g in rest[end + 1 :].strip().strip("/").split("/"):
                 if not g or _GLOSS_SKIP_RE.match(g):
                     continue
-                for key in _gloss_keys(g):
+                keys = _gloss_keys(g)
+                for key in keys:
                     ranked.setdefault(key, []).append((sense, order, simp))
+                if proper and "(language)" not in g:
+                    for key in dict.fromkeys([*keys, *_name_keys(g, rest[1:end])]):
+                        ranked.setdefault(NAME_PREFIX + key, []).append((sense, order, simp))
                 sense += 1
     out: dict[str, list[str]] = {}
     for key, cands in ranked.items():
@@ -294,6 +328,12 @@ def lemmas(word: str) -> list[str]:
 def senses(word: str, dictionary: Mapping[str, list[str]]) -> list[str]:
     """Dictionary candidates of every base form of a word together ("building" -> building, build)."""
     return [c for lemma in lemmas(word) for c in dictionary.get(lemma, ())]
+
+
+def name_senses(key: str, dictionary: Mapping[str, list[str]]) -> list[str]:
+    """The proper nouns CC-CEDICT gives for an English word or phrase (a key as
+    :func:`dictionary_word` spells it): "trump" -> 特朗普, where the common senses give 将牌."""
+    return list(dictionary.get(NAME_PREFIX + key, ()))
 
 
 def translations(word: str) -> list[str]:

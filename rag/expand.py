@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .dictionary import MAX_GLOSS_WORDS, dictionary_word, english_dictionary, lemmas, senses
+from .dictionary import MAX_GLOSS_WORDS, dictionary_word, english_dictionary, lemmas, name_senses, senses
 from .text import FUNCTION_WORDS, LATIN_WORD_RE, detect_lang
 from .tokens import POSSESSIVE_RE, english_key, latin_token, tokenize
 
@@ -22,6 +22,9 @@ __all__ = ["expand_query", "sense_groups", "SenseGroup", "DICT_CANDIDATES", "STO
 
 #: Chinese words added for one English word or phrase of an English question.
 DICT_CANDIDATES = 3
+
+#: Whether a word written as a name gets CC-CEDICT's proper nouns (:func:`_dictionary_terms`).
+NAME_SENSES = True
 
 #: English words an English question is not searched for: function words, and the words a
 #: question uses for the document itself and its stating ("what does the report say about"); not
@@ -52,13 +55,24 @@ def _rank_candidates(words: Iterable[str]) -> list[str]:
     return sorted(cands, key=lambda w: (-freq[w], pos[w]))
 
 
-def _dictionary_terms(words: list[str], dictionary: Mapping[str, list[str]], per_key: int) -> list[SenseGroup]:
+def _dictionary_terms(
+    words: list[str], dictionary: Mapping[str, list[str]], per_key: int, names: list[bool] | None = None
+) -> list[SenseGroup]:
     """Chinese words for an English word sequence, one group per phrase or word: the longest
     phrase match first (up to four words, not all stopwords), else the single word if it is not
-    a stopword."""
+    a stopword.
+
+    ``names[i]`` marks a word written as a name (see :func:`_name_flags`): a phrase or word made
+    only of such words gets CC-CEDICT's proper nouns for it ("Trump" -> 特朗普, not the card
+    term 将牌), and its common senses only when CC-CEDICT has no proper noun for it."""
     out: list[SenseGroup] = []
+    flags = names or [False] * len(words)
     i = 0
     n = len(words)
+
+    def name_hits(j: int, key: str) -> list[str]:
+        return name_senses(key, dictionary) if all(flags[i:j]) else []
+
     while i < n:
         matched = 0
         for size in range(min(MAX_GLOSS_WORDS, n - i), 1, -1):
@@ -66,7 +80,8 @@ def _dictionary_terms(words: list[str], dictionary: Mapping[str, list[str]], per
             if all(w in STOPWORDS for w in words[i : i + size]):
                 continue
             for last in lemmas(words[i + size - 1]):
-                hits = dictionary.get(" ".join([*head, last]))
+                key = " ".join([*head, last])
+                hits = name_hits(i + size, key) or dictionary.get(key)
                 if hits:
                     out.append(SenseGroup(" ".join(words[i : i + size]), tuple(_rank_candidates(hits)[:per_key])))
                     matched = size
@@ -78,7 +93,7 @@ def _dictionary_terms(words: list[str], dictionary: Mapping[str, list[str]], per
             continue
         w = words[i]
         if w not in STOPWORDS and not w.isdigit():
-            hits = senses(w, dictionary)
+            hits = name_hits(i + 1, w) or senses(w, dictionary)
             if hits:
                 out.append(SenseGroup(w, tuple(_rank_candidates(hits)[:per_key])))
         i += 1
@@ -123,6 +138,27 @@ def _latin_words(text: str) -> list[str]:
     return [dictionary_word(w) for w in _WORD_RE.findall(text)]
 
 
+_SENTENCE_END_RE = re.compile(r"[.?!:;\"“”()\[\]\n]\s*$|^\W*$")
+
+
+def _name_flags(text: str) -> list[bool]:
+    """For each word of :func:`_latin_words`: whether it is written as a name, capitalised where
+    a sentence does not make it so (not the first word of the question or of a sentence, or
+    after a colon, bracket or quote). A question typed all in lower case or all in capitals
+    has no such words."""
+    text = POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", text))
+    matches = list(_WORD_RE.finditer(text))
+    letters = [c for c in text if c.isalpha() and c.isascii()]
+    if not any(c.isupper() for c in letters) or all(c.isupper() for c in letters):
+        return [False] * len(matches)
+    flags = []
+    for m in matches:
+        w = m.group()
+        initial = bool(_SENTENCE_END_RE.search(text[: m.start()]))
+        flags.append(w[0].isupper() and not w.isupper() and not initial and w.lower() not in FUNCTION_WORDS)
+    return flags
+
+
 def sense_groups(
     question: str,
     term_pairs: dict[str, set[str]],
@@ -152,7 +188,8 @@ def sense_groups(
                 out.append(SenseGroup(key, tuple(sorted(terms))))
         out.extend(_spelled_out_acronyms(question, term_pairs))
     if use_dictionary and not chinese and per_key > 0:
-        out.extend(_dictionary_terms(_latin_words(question), english_dictionary(), per_key))
+        flags = _name_flags(question) if NAME_SENSES else None
+        out.extend(_dictionary_terms(_latin_words(question), english_dictionary(), per_key, flags))
     return out
 
 
