@@ -139,7 +139,10 @@ def _name_keys(gloss: str, pinyin: str) -> list[str]:
     keys = [" ".join(words)]
     if len(words) >= 2 and _LIFE_DATES_RE.search(gloss[m.end(1) :]):
         first = re.sub(r"\d", "", pinyin.split(" ", 1)[0]).lower()
-        keys.append(words[0] if words[0] == first else words[-1])
+        family = words[0] if words[0] == first else words[-1]
+        # "King Jr.": a family name is a word, not an initial or suffix.
+        if words[0] == first or len(family) > 2:
+            keys.append(family)
     return keys
 
 

@@ -64,14 +64,21 @@ def _dictionary_terms(
 
     ``names[i]`` marks a word written as a name (see :func:`_name_flags`): a phrase or word made
     only of such words gets CC-CEDICT's proper nouns for it ("Trump" -> 特朗普, not the card
-    term 将牌), and its common senses only when CC-CEDICT has no proper noun for it."""
+    term 将牌) when its common senses hold none of them; common senses that already hold a name
+    ("China": 中国, 我国, 中华) are kept as they are."""
     out: list[SenseGroup] = []
     flags = names or [False] * len(words)
     i = 0
     n = len(words)
 
-    def name_hits(j: int, key: str) -> list[str]:
-        return name_senses(key, dictionary) if all(flags[i:j]) else []
+    def choose(j: int, key: str, common: list[str]) -> list[str]:
+        if not all(flags[i:j]):
+            return common
+        names = name_senses(key, dictionary)
+        # Common senses that already hold a name ("China": 中国, 我国) are kept as they rank.
+        if not names or any(w in names for w in common):
+            return common
+        return names
 
     while i < n:
         matched = 0
@@ -81,7 +88,7 @@ def _dictionary_terms(
                 continue
             for last in lemmas(words[i + size - 1]):
                 key = " ".join([*head, last])
-                hits = name_hits(i + size, key) or dictionary.get(key)
+                hits = choose(i + size, key, dictionary.get(key) or [])
                 if hits:
                     out.append(SenseGroup(" ".join(words[i : i + size]), tuple(_rank_candidates(hits)[:per_key])))
                     matched = size
@@ -93,7 +100,7 @@ def _dictionary_terms(
             continue
         w = words[i]
         if w not in STOPWORDS and not w.isdigit():
-            hits = name_hits(i + 1, w) or senses(w, dictionary)
+            hits = choose(i + 1, w, senses(w, dictionary))
             if hits:
                 out.append(SenseGroup(w, tuple(_rank_candidates(hits)[:per_key])))
         i += 1

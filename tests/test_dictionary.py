@@ -131,3 +131,13 @@ def test_sqlite_store_agrees_with_the_entries(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(sqlite3.DatabaseError):
         SqliteDictionary(path)
+
+
+def test_proper_nouns_are_also_keyed_apart_by_name_and_family_name():
+    d = english_dictionary()
+    # 特朗普 [Te4 lang3 pu3] /Donald Trump (1946-), .../: a person, keyed by full and family name.
+    assert dictionary.name_senses("trump", d) == ["特朗普"] and "特朗普" not in d.get("trump", [])
+    assert "特朗普" in dictionary.name_senses("donald trump", d)
+    assert "习近平" in dictionary.name_senses("xi", d)  # family name first, as the pinyin shows
+    assert "将牌" not in dictionary.name_senses("trump", d)  # common nouns are not names
+    assert dictionary._name_keys("Clark T. Randt Jr. (1945-), US ambassador", "Lei2 de2") == ["clark t randt jr"]

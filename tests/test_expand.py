@@ -130,3 +130,20 @@ def test_sense_groups_keep_each_english_word_with_its_own_renderings(pairs):
     toks = expand_query(q, pairs)
     assert toks == expand_query(q, pairs, groups=sense_groups(q, pairs))
     assert sense_groups("东盟的作用是什么？", pairs) == []
+
+
+def test_a_capitalised_name_gets_the_proper_noun_not_a_common_sense():
+    # CC-CEDICT's "trump" is the card term 将牌; Trump the person is 特朗普 (pinyin Te4 lang3 pu3).
+    toks = expand_query("What did Trump say about the trade war?", {})
+    assert "特朗普" in toks and "将牌" not in toks
+    assert "普京" in expand_query("What does the report say about Putin?", {})
+    assert "习近平" in expand_query("When did Xi Jinping propose the initiative?", {})
+    # A word whose common senses already hold a name keeps them as they are.
+    assert "我国" in expand_query("How does the report see China?", {})
+
+
+def test_sentence_initial_and_lower_case_words_are_not_forced_into_names():
+    # A capital that only opens a sentence, or a question typed in lower case, says nothing.
+    assert "将牌" in expand_query("Trump in card games: what does the report say?", {})
+    assert "将牌" in expand_query("How is it played? Trump first, then the rest.", {})
+    assert "特朗普" not in expand_query("what does the report say about the trump card?", {})
