@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .dictionary import dictionary_word as _dict_word
 from .dictionary import english_dictionary
 from .dictionary import senses as _senses
-from .expand import expand_query
+from .expand import expand_query, sense_groups
 from .tokens import english_key as _en_key
 from .text import has_cjk
 from .tokens import tokenize
@@ -76,7 +76,11 @@ def bridges(question: str, term_pairs: dict[str, set[str]]) -> list[Bridge]:
     words = list(_WORD.finditer(question))
     if not words:
         return []
-    expanded = expand_query(question, term_pairs)
+    groups = sense_groups(question, term_pairs)
+    expanded = expand_query(question, term_pairs, groups=groups)
+    # The senses the expansion chose for each word or phrase (proper nouns for a name: Trump ->
+    # 特朗普), ahead of the dictionary's other senses of it.
+    chosen = {g.key: g.terms for g in groups}
     added = {t for t in set(expanded) - set(tokenize(question)) if has_cjk(t)}
     if not added:
         return []
@@ -111,7 +115,7 @@ def bridges(question: str, term_pairs: dict[str, set[str]]) -> list[Bridge]:
                         add(i, j, sorted(acronyms[initials]))
             if j - i <= _MAX_PHRASE_WORDS and content[i] and content[j - 1]:
                 phrase = " ".join(_dict_word(w.group()) for w in words[i:j])
-                add(i, j, list(dict.fromkeys(_senses(phrase, dictionary))))
+                add(i, j, list(dict.fromkeys([*chosen.get(phrase, ()), *_senses(phrase, dictionary)])))
     out.sort(key=lambda b: (b.start, -(b.end - b.start)))
     return out
 

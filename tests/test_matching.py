@@ -58,3 +58,10 @@ def test_answers_carry_matched_terms_per_passage(hash_assistant):
                 assert p["start"] <= s < e <= p["end"] and text[s:e].replace("\n", "") == m["passage"]
     zh = hash_assistant.ask("东盟的中心地位是什么？", k=2, mode="bm25").to_dict()
     assert all(p["matched_terms"] == [] for p in zh["passages"])
+
+
+def test_a_name_is_shown_with_the_proper_noun_the_expansion_chose():
+    # CC-CEDICT's only "trump" entry is a card term; the expansion gives a name its proper noun,
+    # and the "matched" explanation says so rather than leaving the name out.
+    found = [(b.query, b.term) for b in bridges("What did Trump say about the trade war?", {})]
+    assert ("Trump", "特朗普") in found and ("Trump", "将牌") not in found
