@@ -12,7 +12,7 @@ import json
 import math
 import zipfile
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,34 @@ _FORMAT = "rag-lexical-bm25"
 _FORMAT_VERSION = 1  # the file layout load() reads
 _ARRAYS = "bm25.npz"
 _META = "bm25.json"
+
+
+def idf(n_docs: int, df: int) -> float:
+    """The (Lucene) inverse document frequency of a term held by ``df`` of ``n_docs`` passages."""
+    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def synonym_weights(
+    groups: Iterable[tuple[Sequence[str], Sequence[str]]], n_docs: int,
+    union_df: Callable[[Sequence[str]], int], token_df: Callable[[str], int],
+) -> dict[str, float]:
+    """The weights of `LexicalIndex.group_weights`, given how to count the passages holding any of
+    a group's renderings (`union_df`) and those holding one token (`token_df`): the one rule both
+    stores apply (`rag.store.milvus` counts from Milvus postings)."""
+    out: dict[str, float] = {}
+    for renderings, tokens in groups:
+        df = union_df(renderings)
+        if df == 0:
+            continue
+        cap = idf(n_docs, df)
+        for t in tokens:
+            own_df = token_df(t)
+            if own_df <= 0:
+                continue
+            own = idf(n_docs, own_df)
+            w = min(1.0, cap / own) if own > 0 else 1.0
+            out[t] = min(w, out.get(t, 1.0))
+    return {t: w for t, w in out.items() if w < 1.0}
 
 
 class LexicalIndex:
@@ -107,11 +135,11 @@ class LexicalIndex:
         for term, i in vocab.items():
             plist = postings[term]
             df = len(plist)
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            term_idf = idf(n, df)
             for d, tf in plist:
                 norm = k1 * (1.0 - b + b * lengths[d] / mean_len[d])
                 doc_ids.append(d)
-                scores.append(idf * tf / (tf + norm))
+                scores.append(term_idf * tf / (tf + norm))
             indptr[i + 1] = len(doc_ids)
         return cls(
             vocab,
@@ -138,7 +166,7 @@ class LexicalIndex:
 
     def idf(self, df: int) -> float:
         """The (Lucene) inverse document frequency of a term held by ``df`` passages."""
-        return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
+        return idf(self.n_docs, df)
 
     def doc_freq(self, terms: Iterable[str]) -> int:
         """How many passages hold at least one of ``terms`` (tokens)."""
@@ -158,20 +186,11 @@ class LexicalIndex:
         Measured (hybrid, library of 81 reports, dev English R@5 0.84 -> 0.92; README "In a library").
         A token in two groups keeps the lower weight; tokens of no group weigh 1.
         """
-        out: dict[str, float] = {}
-        for renderings, tokens in groups:
-            df = self.doc_freq(renderings)
-            if df == 0:
-                continue
-            cap = self.idf(df)
-            for t in tokens:
-                i = self.vocab.get(t)
-                if i is None:
-                    continue
-                own = self.idf(int(self.indptr[i + 1] - self.indptr[i]))
-                w = min(1.0, cap / own) if own > 0 else 1.0
-                out[t] = min(w, out.get(t, 1.0))
-        return {t: w for t, w in out.items() if w < 1.0}
+        def token_df(t: str) -> int:
+            i = self.vocab.get(t)
+            return 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
+
+        return synonym_weights(groups, self.n_docs, self.doc_freq, token_df)
 
     def postings(self, term: str) -> np.ndarray:
         """Positions of the passages that contain ``term`` (a token), in passage order."""

@@ -120,6 +120,7 @@ class FileCentroids:
 
     matrix: np.ndarray  # float32 (documents, dim), L2-normalised
     file_of: np.ndarray  # int64 (passages,), passage position -> row of `matrix`
+    sources: tuple[str, ...]  # row of `matrix` -> source, in passage order
 
 
 _CENTROIDS: dict[int, tuple[weakref.ref, FileCentroids]] = {}
@@ -140,7 +141,7 @@ def file_centroids(index: Index) -> FileCentroids:
         file_of[lo:hi] = row
     dim = len(next(iter(by_source.values()))) if by_source else 0
     matrix = np.stack([by_source[s] for s in order]).astype(np.float32) if order else np.zeros((0, dim), np.float32)
-    found = FileCentroids(matrix, file_of)
+    found = FileCentroids(matrix, file_of, tuple(order))
     _CENTROIDS[key] = (weakref.ref(index, lambda _r, k=key: _CENTROIDS.pop(k, None)), found)
     return found
 
@@ -192,10 +193,9 @@ def near_vocabulary(index: Index, qvec: np.ndarray, n: int = NEAR_FILES) -> Near
     as a whole say which renderings are the ones it needs (with one document: its whole vocabulary,
     the same bridge terms as before)."""
     cents = file_centroids(index)
-    order = sorted(index.ranges, key=lambda s: index.ranges[s][0])
     sims = cents.matrix @ np.asarray(qvec, dtype=np.float32)
     nearest = np.argsort(-sims, kind="stable")[:n]
-    return NearVocabulary(index, [tuple(index.ranges[order[int(i)]][:2]) for i in nearest])
+    return NearVocabulary(index, [tuple(index.ranges[cents.sources[int(i)]][:2]) for i in nearest])
 
 
 def document_prior(index: Index, ranked: list[tuple[int, float]], qvec: np.ndarray,

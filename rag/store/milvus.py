@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import threading
@@ -75,7 +74,8 @@ import numpy as np
 from .. import config
 from ..chunking import Passage
 from ..errors import IndexMissingError, InvalidArgumentError, StoreError
-from ..bm25 import B, K1
+from ..bm25 import B, K1, synonym_weights
+from ..bm25 import idf as _idf
 from . import FileData, FileRecord, UpdateSummary, centroid, position_in
 
 __all__ = ["MilvusStore", "MilvusIndex", "INDEX", "index_config", "SUPPORTED_INDEXES", "escape", "is_lite"]
@@ -211,10 +211,6 @@ def _file_mean(counts: list[dict[str, int]]) -> float:
     (numpy float64 mean; 1.0 for a file without tokens), so the weights are the FAISS path's."""
     lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
     return float(lengths.mean()) if len(lengths) and lengths.sum() > 0 else 1.0
-
-
-def _idf(n: int, df: int) -> float:
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _passage_json(p: Passage) -> dict:
@@ -1155,21 +1151,16 @@ class _Lexical:
         """As rag.bm25.LexicalIndex.group_weights: a group's renderings weigh as one term (the IDF
         of the passages holding any of them); the union is read from the renderings' postings."""
         v = self.view
-        out: dict[str, float] = {}
-        for renderings, tokens in groups:
-            held = [self.postings(t) for t in dict.fromkeys(renderings)]
-            held = [h for h in held if len(h)]
-            if not held:
-                continue
-            cap = _idf(v.n_docs, int(np.unique(np.concatenate(held)).size))
-            for t in tokens:
-                i = v.store._terms.get(t)
-                if i is None or i >= len(v._df) or v._df[i] <= 0:
-                    continue
-                own = _idf(v.n_docs, int(v._df[i]))
-                w = min(1.0, cap / own) if own > 0 else 1.0
-                out[t] = min(w, out.get(t, 1.0))
-        return {t: w for t, w in out.items() if w < 1.0}
+
+        def union_df(renderings: Sequence[str]) -> int:
+            held = [h for h in (self.postings(t) for t in dict.fromkeys(renderings)) if len(h)]
+            return int(np.unique(np.concatenate(held)).size) if held else 0
+
+        def token_df(t: str) -> int:
+            i = v.store._terms.get(t)
+            return 0 if i is None or i >= len(v._df) else int(v._df[i])
+
+        return synonym_weights(groups, v.n_docs, union_df, token_df)
 
     def postings(self, token: str) -> np.ndarray:
         v = self.view
