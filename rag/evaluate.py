@@ -16,6 +16,12 @@ Definitions (every metric is a pure function below, testable without the model):
   **evidence files**: the scope when the questions are asked of some documents (`docs`), else the
   files that hold the evidence of every answerable question (`home_files`: the gold set's own
   report); only when no file holds them all is every file searched.
+* A question may name its report (`"file": "report.md"`, matched against the corpus file's name):
+  its evidence is then located **in that file only** (a passage of another report quoting the same
+  sentence does not answer it), and `home_files` is computed over the questions that name none.
+  A question whose file is not among the files asked (the corpus, or the `docs` scope) cannot be
+  asked: it is left out, and the report says how many were (`EvalReport.left_out`).
+  With `own_file=True` each such question is asked of its own file only (`ask(…, docs=…)`).
 * A passage **covers** an evidence span when, in the same file, it overlaps at least half of the
   span's characters. A question is **hit at rank r** when the passage at position r (1-based, the
   order `ask` returned) covers one of its spans; its *first rank* is the smallest such r.
@@ -33,13 +39,17 @@ Definitions (every metric is a pure function below, testable without the model):
 * **Faithful**: every returned passage satisfies `file_text[start:end] == text`, and its
   `line_start`/`line_end` are the 1-based lines of its first and last character, lines being ended
   by `\\n`, `\\r\\n` or a lone `\\r`.
+* **Reference-list hits**: a top-5 passage comes from a reference list when it is mostly links
+  (`rag.markup.is_link_dump`: most of its lines are reference entries) or is a `links` passage;
+  `reference_top5` is the share of all top-5 passages of a slice that do.
 * **Abstention**: `flagged` is the share of unanswerable questions (no evidence) answered with
   `not_found`; `false_flag` the share of answerable questions answered with `not_found`.
 * Latency is wall time of `ask`, after one untimed warm-up question (model and index loading).
-* **Sets**: each case belongs to the set of its file (``gold_dev.jsonl`` -> "dev"); the lockbox
-  (``gold_lockbox*.jsonl``) is split by the parity of the number in its ids: odd -> "lockbox-A"
-  (may be tuned on), even -> "lockbox-B" (held out: reported only in aggregate, never question by
-  question). `render_sets` prints the headline figures per mode and set in one table.
+* **Sets**: each case belongs to the set of its file (``gold_dev.jsonl`` -> "dev"); a lockbox
+  (``gold_lockbox*.jsonl``, and the library's ``gold_library*.jsonl``) is split by the parity of the
+  number in its ids: odd -> "lockbox-A" / "library-A" (may be tuned on), even -> "lockbox-B" /
+  "library-B" (held out: reported only in aggregate, never question by question). `render_sets`
+  prints the headline figures per mode and set in one table.
 * A metric at cutoff c is None when c > k (fewer passages were asked for than it needs), and any
   metric is None when its slice has no question it applies to.
 """
@@ -57,7 +67,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from . import config
 from .errors import RagError
-from .markup import visible_length
+from .markup import is_link_dump, visible_length
 
 if TYPE_CHECKING:  # pragma: no cover
     from .chunking import Passage
@@ -74,10 +84,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _DIFFICULTY_ORDER = {"easy": 0, "medium": 1, "hard": 2}
 _LANG_ORDER = {"zh": 0, "en": 1, "zh-Hant": 2}
 _REQUIRED = ("id", "lang", "question", "evidence", "type", "difficulty")
-#: Gold files whose questions are split by id parity into a half to tune on and a held-out half.
-LOCKBOX = "lockbox"
-#: The set that is reported only in aggregate (no per-question output names its questions).
-HELD_OUT = "lockbox-B"
+#: Gold files (by name, after ``gold_``) whose questions are split by id parity into a half to
+#: tune on ("-A") and a held-out half ("-B"): the CISS report's lockbox and the library's.
+SPLIT = ("lockbox", "library")
 _ID_NUMBER = re.compile(r"(\d+)\s*$")
 
 
@@ -100,6 +109,7 @@ class GoldCase:
     difficulty: str
     origin: str = ""  # "file:line" it was read from
     set: str = ""  # "dev", "lockbox-A", "lockbox-B", … (see `gold_set`)
+    file: str = ""  # the report the question is about (a corpus file's name); "" = the set's home report
 
     @property
     def answerable(self) -> bool:
@@ -108,13 +118,20 @@ class GoldCase:
 
 def gold_set(path: str | Path, case_id: str) -> str:
     """The set a case belongs to: its file's name without ``gold_`` and ``.jsonl``; a lockbox file
-    is split by the parity of the number ending the id (L001 -> "lockbox-A", L002 -> "lockbox-B")."""
+    (see `SPLIT`) is split by the parity of the number ending the id (L001 -> "lockbox-A",
+    L002 -> "lockbox-B"; B001 of gold_library.jsonl -> "library-A")."""
     name = Path(path).stem
     name = name[len("gold_"):] if name.startswith("gold_") else name
     m = _ID_NUMBER.search(case_id)
-    if name.startswith(LOCKBOX) and m:
+    if name.startswith(SPLIT) and m:
         return f"{name}-{'A' if int(m.group(1)) % 2 else 'B'}"
     return name
+
+
+def held_out(set_name: str) -> bool:
+    """The held-out half of a lockbox ("lockbox-B", "library-B"): reported only in aggregate, no
+    per-question output names its questions."""
+    return set_name.endswith("-B") and set_name[:-2].startswith(SPLIT)
 
 
 def _case(obj: object, where: str) -> GoldCase:
@@ -129,6 +146,9 @@ def _case(obj: object, where: str) -> GoldCase:
     for key in ("id", "lang", "question", "type", "difficulty"):
         if not isinstance(obj[key], str) or not obj[key].strip():
             raise GoldError(f"{where}: {key} must be a non-empty string")
+    file = obj.get("file", "")
+    if not isinstance(file, str) or ("file" in obj and not file.strip()):
+        raise GoldError(f"{where}: file must be a non-empty string (a corpus file's name)")
     return GoldCase(
         id=obj["id"],
         lang=obj["lang"],
@@ -139,6 +159,7 @@ def _case(obj: object, where: str) -> GoldCase:
         type=obj["type"],
         difficulty=obj["difficulty"],
         origin=where,
+        file=file.strip(),
     )
 
 
@@ -232,6 +253,19 @@ def home_files(cases: Sequence[GoldCase], files: Mapping[str, SourceFile]) -> di
             if not common:
                 return dict(files)
     return {source: f for source, f in files.items() if source in common}
+
+
+def named_files(name: str, files: Mapping[str, SourceFile]) -> dict[str, SourceFile]:
+    """The files a question's ``file`` names: the source itself (`corpus/x.md`) or a source whose
+    last part is that name (`x.md`)."""
+    return {source: f for source, f in files.items() if source == name or source.rsplit("/", 1)[-1] == name}
+
+
+def case_files(
+    case: GoldCase, home: Mapping[str, SourceFile], files: Mapping[str, SourceFile]
+) -> dict[str, SourceFile]:
+    """Where a case's evidence is located: the file it names (among `files`), else `home`."""
+    return named_files(case.file, files) if case.file else dict(home)
 
 
 def locate_case(case: GoldCase, files: Mapping[str, SourceFile]) -> tuple[tuple[Span, ...], ...]:
@@ -345,6 +379,13 @@ class QuestionResult:
     latency_ms: float
     n_hits: int
     set: str = ""  # the gold set of the case (see `gold_set`)
+    top5_reference: int = 0  # top-5 passages that come from a reference list (`is_reference`)
+    file: str = ""  # the report the question names, if any
+
+
+def is_reference(passage: "Passage") -> bool:
+    """The passage comes from a reference list or link dump: a `links` passage, or mostly links."""
+    return passage.kind == "links" or is_link_dump(passage.text)
 
 
 def score_question(
@@ -384,6 +425,8 @@ def score_question(
         latency_ms=latency_ms,
         n_hits=len(hits),
         set=case.set,
+        top5_reference=sum(is_reference(h.passage) for h in hits[:TOP_LENGTH]),
+        file=case.file,
     )
 
 
@@ -413,6 +456,7 @@ class Metrics:
     highlight_any: float | None  # highlight OK among all answerable questions
     latency_ms: float | None
     latency_p95_ms: float | None
+    reference_top5: float | None = None  # share of top-5 passages from a reference list
 
 
 def _p95(values: Sequence[float]) -> float | None:
@@ -455,7 +499,13 @@ def aggregate(name: str, results: Sequence[QuestionResult], k: int = DEPTH) -> M
         highlight_any=_rate([bool(r.highlight_ok) for r in ans]),
         latency_ms=_mean(latencies),
         latency_p95_ms=_p95(latencies),
+        reference_top5=_top5_reference(results),
     )
+
+
+def _top5_reference(results: Sequence[QuestionResult]) -> float | None:
+    shown = sum(min(r.n_hits, TOP_LENGTH) for r in results)
+    return sum(r.top5_reference for r in results) / shown if shown else None
 
 
 def _ordered(values: Iterable[str], order: Mapping[str, int]) -> list[str]:
@@ -490,6 +540,10 @@ class EvalReport:
     #: Sources the questions were asked of (empty: the whole corpus), and where evidence was located.
     scope: tuple[str, ...] = ()
     evidence_in: tuple[str, ...] = ()
+    #: Ids of questions not asked: the file they name is not among the files asked.
+    left_out: tuple[str, ...] = ()
+    #: Each question naming a file was asked of that file only.
+    own_file: bool = False
 
     @property
     def overall(self) -> Metrics:
@@ -515,6 +569,7 @@ class Headline:
     false_flag: float | None  # answerable questions answered with not_found
     faithful: float | None
     mean_top5_chars: float | None
+    reference_top5: float | None = None  # share of top-5 passages from a reference list
 
 
 def set_names(results: Sequence[QuestionResult]) -> list[str]:
@@ -534,7 +589,7 @@ def headlines(report: EvalReport) -> list[Headline]:
             mode=report.mode, set=name, n=len(subset),
             zh_recall_5=zh.recall_5, zh_mrr_10=zh.mrr_10, en_recall_5=en.recall_5, en_mrr_10=en.mrr_10,
             flagged=whole.flagged, false_flag=whole.false_flag, faithful=whole.faithful,
-            mean_top5_chars=whole.mean_top5_chars,
+            mean_top5_chars=whole.mean_top5_chars, reference_top5=whole.reference_top5,
         ))
     return out
 
@@ -555,13 +610,21 @@ COMPARE_MODES = (*config.MODES, *VARIANTS)
 
 
 def evaluate(
-    assistant, cases: list[GoldCase], k: int = 10, mode: str = "hybrid", docs: Sequence[str] | None = None
+    assistant,
+    cases: list[GoldCase],
+    k: int = 10,
+    mode: str = "hybrid",
+    docs: Sequence[str] | None = None,
+    own_file: bool = False,
 ) -> EvalReport:
     """Ask every case with `assistant.ask(question, k=k, mode=mode)` and score the answers.
 
     `assistant` needs `.ask()` (returning an object with `.hits` and `.not_found`) and `.documents()`;
     with `docs` (file names, globs or titles) the questions are asked of those documents only
     (`ask(…, docs=…)`, and `.scope()` resolves them) and their evidence is located in them.
+    A case naming its report (`GoldCase.file`) has its evidence located in that file only; with
+    `own_file` it is also asked of that file only. A case whose file is not among the files asked
+    is left out (`EvalReport.left_out`); GoldError when no case is left.
     `mode` may also be a measurement variant (VARIANTS), asked through the assistant's search switches.
     Every evidence span is located before anything is asked, so a bad gold set fails fast.
     """
@@ -578,36 +641,52 @@ def evaluate(
 
     files = source_files(assistant.documents())
     scope = assistant.scope(docs) if docs else None
-    if scope is not None:
-        evidence_files = {source: f for source, f in files.items() if source in scope}
-    else:
-        evidence_files = home_files(cases, files)
+    asked = files if scope is None else {source: f for source, f in files.items() if source in scope}
+    left_out = tuple(c.id for c in cases if c.file and not named_files(c.file, asked))
+    cases = [c for c in cases if c.id not in left_out]
+    if not cases:
+        raise GoldError(f"none of the {len(left_out)} questions can be asked: the files they name are not "
+                        f"among the {len(asked)} file(s) asked")
+    general = [c for c in cases if not c.file]
+    home = asked if scope is not None else home_files(general, files)
+    where = {c.id: case_files(c, home, asked) for c in cases}
     for case in cases:
-        locate_case(case, evidence_files)
-    extra = {"docs": scope} if scope is not None else {}
-    if cases:  # warm-up: loading the model or building the index is not a question's latency
-        ask(cases[0].question, **extra)
+        locate_case(case, where[case.id])
+    whole = {"docs": scope} if scope is not None else {}
+
+    def extra(case: GoldCase) -> dict:
+        return {"docs": frozenset(where[case.id])} if own_file and case.file else whole
+
+    # warm-up: loading the model or building the index is not a question's latency
+    ask(cases[0].question, **extra(cases[0]))
     results = []
     for case in cases:
         t0 = time.perf_counter()
-        answer = ask(case.question, **extra)
+        answer = ask(case.question, **extra(case))
         ms = (time.perf_counter() - t0) * 1000.0
-        results.append(score_question(case, list(answer.hits), answer.not_found, files, ms, evidence_files))
+        results.append(score_question(case, list(answer.hits), answer.not_found, files, ms, where[case.id]))
     return EvalReport(
         mode=mode,
         k=k,
         results=tuple(results),
         slices=tuple(slices(results, k)),
         scope=tuple(sorted(scope or ())),
-        evidence_in=tuple(sorted(evidence_files)),
+        evidence_in=tuple(sorted(set().union(*where.values()))),
+        left_out=left_out,
+        own_file=own_file,
     )
 
 
 def compare(
-    assistant, cases: list[GoldCase], modes: list[str], k: int = 10, docs: Sequence[str] | None = None
+    assistant,
+    cases: list[GoldCase],
+    modes: list[str],
+    k: int = 10,
+    docs: Sequence[str] | None = None,
+    own_file: bool = False,
 ) -> list[EvalReport]:
     """`evaluate` once per mode, in the order given (the first is the primary report)."""
-    return [evaluate(assistant, cases, k=k, mode=mode, docs=docs) for mode in modes]
+    return [evaluate(assistant, cases, k=k, mode=mode, docs=docs, own_file=own_file) for mode in modes]
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -631,13 +710,13 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def render_sets(reports: Sequence[EvalReport]) -> str:
     """One table: per mode, the headline figures of each gold set (dev, lockbox-A, lockbox-B, …)."""
     header = ["mode", "set", "n", "zh R@5", "zh MRR@10", "en R@5", "en MRR@10", "unans. flagged %",
-              "false-flag %", "faithful %", "top-5 len"]
+              "false-flag %", "faithful %", "top-5 len", "top-5 ref-list %"]
     rows = []
     for rep in reports:
         for h in headlines(rep):
             rows.append([h.mode, h.set, str(h.n), _f(h.zh_recall_5), _f(h.zh_mrr_10), _f(h.en_recall_5),
                          _f(h.en_mrr_10), _pct(h.flagged), _pct(h.false_flag), _pct(h.faithful),
-                         _num(h.mean_top5_chars)])
+                         _num(h.mean_top5_chars), _pct(h.reference_top5)])
     return "\n".join(_table(header, rows)) + "\n"
 
 
@@ -649,8 +728,14 @@ def render_markdown(reports: Sequence[EvalReport]) -> str:
     out = [f"## Retrieval evaluation ({first.overall.n} questions, k={first.k})", ""]
     if first.scope or first.evidence_in:
         asked = ", ".join(first.scope) if first.scope else "the whole corpus"
+        if first.own_file:
+            asked += " (a question naming its report: that report only)"
         located = ", ".join(first.evidence_in) if len(first.evidence_in) <= 3 else f"{len(first.evidence_in)} files"
-        out += [f"Asked of: {asked}. Evidence located in: {located}.", ""]
+        out += [f"Asked of: {asked}. Evidence located in: {located}"
+                + (" (a question naming its report: that report only)." if any(r.file for r in first.results) else "."),
+                ""]
+    if first.left_out:
+        out += [f"Not asked: {len(first.left_out)} question(s) about reports that are not among the files asked.", ""]
     if len(set_names(first.results)) > 1:
         out += ["### Per gold set", "", render_sets(reports).rstrip("\n"), "", "### All sets together", ""]
     header = ["mode"]
@@ -691,11 +776,12 @@ def render_markdown(reports: Sequence[EvalReport]) -> str:
                      _f(m.recall_10), _f(m.mrr_10), _f(m.ndcg_10), f"{_f(m.all_evidence_r5)} ({m.multi_evidence})",
                      _pct(m.faithful), _pct(m.flagged), _pct(m.false_flag), _pct(m.highlight), _num(m.latency_ms, 1)])
     out += _table(header, rows)
-    held = sum(r.set == HELD_OUT for r in first.results)
-    if held:
-        out += ["", f"{HELD_OUT}: {held} held-out questions, reported in aggregate only (not listed below)."]
+    for name in set_names(first.results):
+        if held_out(name):
+            held = sum(r.set == name for r in first.results)
+            out += ["", f"{name}: {held} held-out questions, reported in aggregate only (not listed below)."]
     for rep in reports:
-        shown = [r for r in rep.results if r.set != HELD_OUT]
+        shown = [r for r in rep.results if not held_out(r.set)]
         misses = [r.id for r in shown if r.answerable and r.first_rank is None]
         unfaithful = [r.id for r in shown if not r.faithful]
         out += ["", f"{rep.mode}: not hit in the top {rep.k}: {', '.join(misses) or 'none'}"
@@ -724,6 +810,8 @@ def report_json(reports: Sequence[EvalReport]) -> dict:
                          "questions hit at rank 1",
             "faithful": "file_text[start:end] == text and line_start/line_end match (\\n, \\r\\n, \\r)",
             "rates": "fractions in [0, 1]; null when no question applies",
+            "reference_top5": "share of top-5 passages that are mostly reference-list lines (rag.markup.is_link_dump)",
+            "file": "a question naming its report has its evidence located in that file only",
         },
         "reports": [
             {
@@ -734,8 +822,10 @@ def report_json(reports: Sequence[EvalReport]) -> dict:
                 "questions": len(rep.results),
                 "slices": {m.slice: _rounded(asdict(m)) for m in rep.slices},
                 "sets": {h.set: _rounded(asdict(h)) for h in headlines(rep)},
-                # The held-out half of the lockbox is reported in aggregate only.
-                "results": [_rounded(asdict(r)) for r in rep.results if r.set != HELD_OUT],
+                "left_out": len(rep.left_out),
+                "own_file": rep.own_file,
+                # The held-out half of a lockbox is reported in aggregate only.
+                "results": [_rounded(asdict(r)) for r in rep.results if not held_out(r.set)],
             }
             for rep in reports
         ],
@@ -746,5 +836,6 @@ __all__ = [
     "GoldCase", "GoldError", "QuestionResult", "Metrics", "EvalReport", "SourceFile", "Span", "Headline",
     "load_gold", "gold_set", "evaluate", "compare", "headlines", "render_markdown", "render_sets", "report_json",
     "covers", "highlight_matches", "evidence_ranks", "first_rank", "reciprocal_rank", "all_covered", "ndcg",
-    "passage_problem", "score_question", "aggregate", "slices", "home_files",
+    "passage_problem", "score_question", "aggregate", "slices", "home_files", "held_out", "named_files",
+    "case_files", "is_reference",
 ]

@@ -478,3 +478,149 @@ def test_real_passages_are_faithful():
     for doc in docs:
         for p in split_passages(doc):
             assert passage_problem(p, files) is None
+
+
+# -- a question naming its report: evidence located in that file only --------------------------
+OTHER = "corpus/other.md"
+#   line 1: "# 另一份报告"; line 2: "引述：证据甲在这里出现。" (quotes EV_A at offset 10); then a reference list
+OTHER_TEXT = ("# 另一份报告\n引述：证据甲在这里出现。\n"
+              "- [新华社](https://news.example/a/2025/0101.htm): 某某报道. 2025年。\n"
+              "- [人民网](https://people.example/b/2025/0102.htm): 某某评论. 2025年。\n")
+QUOTE = OTHER_TEXT.index(EV_A)
+REF_START = OTHER_TEXT.index("- [新华社]")
+
+
+def other_passage(start: int, end: int, pid: str) -> Passage:
+    line = OTHER_TEXT.count("\n", 0, start) + 1
+    return Passage(pid, OTHER, ("另一份报告",), start, end, line, OTHER_TEXT.count("\n", 0, end - 1) + 1,
+                   OTHER_TEXT[start:end], "prose", ((start, end),))
+
+
+Q_OTHER = other_passage(QUOTE - 3, QUOTE + len(EV_A) + 1, "q")  # 引述：证据甲在这里出现。
+REFS = other_passage(REF_START, len(OTHER_TEXT), "refs")  # the two reference-list lines
+
+
+@dataclass
+class LibraryAssistant:
+    """Two documents; records the `docs` each question was asked of."""
+
+    answers: dict[str, tuple[list[Hit], bool]]
+    calls: list = field(default_factory=list)
+
+    def documents(self):
+        return [SimpleNamespace(source=SRC, text=TEXT, path=None), SimpleNamespace(source=OTHER, text=OTHER_TEXT, path=None)]
+
+    def scope(self, docs):
+        return frozenset(d for d in (SRC, OTHER) if any(d == x or d.endswith("/" + x) for x in docs))
+
+    def ask(self, question, k=5, mode="hybrid", docs=None):
+        self.calls.append((question, None if docs is None else frozenset(docs)))
+        found, not_found = self.answers[question]
+        return SimpleNamespace(hits=found[:k], not_found=not_found)
+
+
+def named(cid: str, evidence: tuple[str, ...], file: str, lang: str = "en") -> GoldCase:
+    from dataclasses import replace
+
+    return replace(case(cid, evidence, lang), file=file)
+
+
+def test_load_gold_reads_the_file_field(tmp_path):
+    g = tmp_path / "gold_library.jsonl"
+    g.write_text(_line(id="B001", evidence=[EV_A], file="mini.txt") + "\n" + _line(id="B002") + "\n", encoding="utf-8")
+    cases = load_gold(g)
+    assert [(c.id, c.file, c.set) for c in cases] == [("B001", "mini.txt", "library-A"), ("B002", "", "library-B")]
+    for bad in ("", "  ", 7):
+        g.write_text(_line(id="B001", evidence=[EV_A], file=bad) + "\n", encoding="utf-8")
+        with pytest.raises(GoldError, match="file must be"):
+            load_gold(g)
+
+
+def test_library_halves_are_split_and_held_out():
+    from rag.evaluate import held_out
+
+    assert gold_set("eval/gold_library.jsonl", "B001") == "library-A"
+    assert gold_set("eval/gold_library.jsonl", "B002") == "library-B"
+    assert [held_out(s) for s in ("library-B", "lockbox-B", "library-A", "lockbox-A", "dev", "extra-B")] == [
+        True, True, False, False, False, False]
+
+
+def test_evidence_is_located_in_the_named_file_only():
+    from rag.evaluate import case_files, named_files, source_files
+
+    files = source_files(LibraryAssistant({}).documents())
+    assert set(named_files("mini.txt", files)) == {SRC} and set(named_files(OTHER, files)) == {OTHER}
+    assert named_files("mini", files) == {} and named_files("ini.txt", files) == {}
+    assert set(case_files(named("x", (EV_A,), "other.md"), {SRC: files[SRC]}, files)) == {OTHER}
+    assert set(case_files(case("y", (EV_A,)), {SRC: files[SRC]}, files)) == {SRC}
+
+    cases = [named("m1", (EV_A,), "mini.txt"), named("o1", (EV_A,), "other.md"), case("g1", (EV_B,))]
+    answers = {"question m1?": (hits(Q_OTHER, P2), False),  # the other report's quote first: not a hit
+               "question o1?": (hits(P2, Q_OTHER), False),  # the quote is the named file's own text
+               "question g1?": (hits(P4), False)}
+    rep = evaluate(LibraryAssistant(answers), cases, k=10)
+    by_id = {r.id: r for r in rep.results}
+    assert by_id["m1"].first_rank == 2 and by_id["o1"].first_rank == 2 and by_id["g1"].first_rank == 1
+    assert by_id["m1"].file == "mini.txt" and by_id["g1"].file == ""
+    assert rep.evidence_in == (SRC, OTHER) and rep.left_out == ()
+    # Without the field, the same question is hit at rank 1 by the other report's quote.
+    assert evaluate(LibraryAssistant(answers), [case("m1", (EV_A,))], k=10).results[0].first_rank == 1
+
+
+def test_questions_about_absent_reports_are_left_out_and_said():
+    cases = [named("m1", (EV_A,), "mini.txt"), named("gone", (EV_A,), "gone.md"), case("g1", (EV_B,))]
+    fake = LibraryAssistant({"question m1?": (hits(P2), False), "question g1?": (hits(P4), False)})
+    rep = evaluate(fake, cases, k=10)
+    assert [r.id for r in rep.results] == ["m1", "g1"] and rep.left_out == ("gone",)
+    assert "Not asked: 1 question(s)" in render_markdown([rep])
+    assert report_json([rep])["reports"][0]["left_out"] == 1
+    # Asked of one document only, the other document's questions cannot be asked either.
+    rep = evaluate(fake, cases, k=10, docs=["mini.txt"])
+    assert rep.left_out == ("gone",) and rep.scope == (SRC,)
+    with pytest.raises(GoldError, match="none of the 2 questions"):
+        evaluate(fake, cases[:2], k=10, docs=["other.md"])
+    with pytest.raises(GoldError, match="none of the 1 questions"):
+        evaluate(fake, [cases[1]], k=10)
+    assert all(q != "question gone?" for q, _ in fake.calls)
+
+
+def test_own_file_asks_each_question_of_its_report():
+    cases = [named("m1", (EV_A,), "mini.txt"), named("o1", (EV_A,), "other.md"), case("g1", (EV_B,))]
+    answers = {f"question {c.id}?": (hits(P2), False) for c in cases}
+    fake = LibraryAssistant(answers)
+    rep = evaluate(fake, cases, k=10, own_file=True)
+    asked = dict(fake.calls[1:])  # after the warm-up
+    assert asked == {"question m1?": frozenset({SRC}), "question o1?": frozenset({OTHER}), "question g1?": None}
+    assert rep.own_file and "that report only" in render_markdown([rep])
+    fake.calls.clear()
+    evaluate(fake, cases, k=10)  # unscoped by default
+    assert all(docs is None for _, docs in fake.calls)
+
+
+def test_reference_list_hits_are_counted():
+    from rag.evaluate import is_reference
+
+    assert is_reference(REFS) and not is_reference(Q_OTHER) and not is_reference(P2)
+    assert passage_problem(REFS, {OTHER: SourceFile.of(OTHER, OTHER_TEXT)}) is None
+    cases = [named("m1", (EV_A,), "mini.txt"), named("o1", (EV_A,), "other.md")]
+    answers = {"question m1?": (hits(REFS, P2, P3, P4, P1, P34), False),  # 1 of the top 5 is a reference list
+               "question o1?": (hits(Q_OTHER, REFS), False)}  # 1 of 2
+    rep = evaluate(LibraryAssistant(answers), cases, k=10)
+    assert [r.top5_reference for r in rep.results] == [1, 1]
+    assert rep.overall.reference_top5 == pytest.approx(2 / 7)
+    assert headlines(rep)[0].reference_top5 == pytest.approx(2 / 7)
+    assert render_sets([rep]).splitlines()[0].endswith("| top-5 len | top-5 ref-list % |")
+
+
+def test_library_half_b_is_reported_in_aggregate_only():
+    from dataclasses import replace
+
+    cases = [replace(named("B001", (EV_A,), "mini.txt"), set="library-A"),
+             replace(named("B002", (EV_B,), "mini.txt"), set="library-B")]
+    answers = {"question B001?": (hits(P1), False), "question B002?": (hits(P1), False)}  # both missed
+    reports = [evaluate(LibraryAssistant(answers), cases, k=10)]
+    md = render_markdown(reports)
+    assert "not hit in the top 10: B001" in md and "B002" not in md
+    assert "library-B: 1 held-out questions" in md
+    assert [r["id"] for r in report_json(reports)["reports"][0]["results"]] == ["B001"]
+    assert [h.set for h in headlines(reports[0])] == ["library-A", "library-B"]
