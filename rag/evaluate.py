@@ -9,8 +9,10 @@ Usage (what `rag eval` does)::
 Definitions (every metric is a pure function below, testable without the model):
 
 * Evidence spans are located with `str.find` in the text of each corpus file, read from disk and
-  decoded as UTF-8; a span may be located in several files, and a passage is compared with the
-  location in its own file. A gold span found in no file is an error (`GoldError`).
+  decoded as UTF-8, at every occurrence (a report may state the same sentence in its summary and
+  in its body: a passage holding either answers); a span may be located in several files, and a
+  passage is compared with the locations in its own file. A gold span found in no file is an error
+  (`GoldError`).
 * In a library, a gold set is about some documents, and a passage of another report that happens
   to quote an evidence sentence does not answer the question. So evidence is located only in the
   **evidence files**: the scope when the questions are asked of some documents (`docs`), else the
@@ -234,12 +236,13 @@ class Span:
 
 
 def locate(evidence: str, files: Mapping[str, SourceFile]) -> tuple[Span, ...]:
-    """Where an evidence span occurs (first occurrence, by str.find) in each file holding it."""
+    """Where an evidence span occurs (every occurrence, by str.find) in each file holding it."""
     spans = []
     for f in files.values():
         i = f.text.find(evidence)
-        if i >= 0:
+        while i >= 0:
             spans.append(Span(f.source, i, i + len(evidence)))
+            i = f.text.find(evidence, i + 1)
     return tuple(spans)
 
 

@@ -624,3 +624,16 @@ def test_library_half_b_is_reported_in_aggregate_only():
     assert "library-B: 1 held-out questions" in md
     assert [r["id"] for r in report_json(reports)["reports"][0]["results"]] == ["B001"]
     assert [h.set for h in headlines(reports[0])] == ["library-A", "library-B"]
+
+
+def test_a_sentence_stated_twice_in_a_report_is_found_at_both_places():
+    from rag.evaluate import locate
+
+    text = "摘要：增长有望达到5%。\n正文一段。\n结论：增长有望达到5%。\n"
+    files = {SRC: SourceFile.of(SRC, text)}
+    first, second = text.find("增长有望达到5%"), text.rfind("增长有望达到5%")
+    assert locate("增长有望达到5%", files) == (Span(SRC, first, first + 8), Span(SRC, second, second + 8))
+    body = Passage("b", SRC, ("结论",), second - 3, len(text) - 1, 3, 3, text[second - 3:len(text) - 1], "prose", ())
+    r = score_question(case("twice", ("增长有望达到5%",)), hits(body), False, files)
+    assert r.first_rank == 1 and r.span_ranks == (1,)  # the second statement answers as well as the first
+    assert all_covered(r.span_ranks) and ndcg(r.span_ranks) == 1.0
