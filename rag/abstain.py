@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .text import ARTICLES, CJK, FUNCTION_WORDS, has_cjk
@@ -82,6 +83,17 @@ _DAY = re.compile(
     re.I,
 )
 _LABEL = re.compile(r"^\s*\d+\.\d+\s")
+#: Titles of office (a general class: the holder of one is a person): "who is the <title>",
+#: "which <title>", "<title>是谁".
+_TITLES_EN = (r"(?:president|vice[- ]president|prime minister|premier|(?:foreign |defen[cs]e )?minister"
+              r"|secretary(?:[- ]general)?|chair(?:man|woman|person)?|ambassador|envoy|spokes(?:person|man|woman)"
+              r"|king|queen|chancellor|governor|mayor|commander|director(?:[- ]general)?)")
+_TITLES_ZH = "总统|副总统|总理|首相|部长|外长|防长|秘书长|主席|领导人|大使|特使|发言人|国王|总督|州长|市长|司令|首脑|国务卿"
+_PERSON_EN = re.compile(
+    rf"\bwho (?:is|was|are|were|will be) (?:the )?(?:\w+ ){{0,3}}?{_TITLES_EN}\b|\bwhich (?:\w+ ){{0,2}}?{_TITLES_EN}\b", re.I
+)
+_PERSON_ZH = re.compile(rf"(?:{_TITLES_ZH})(?:是谁|为何人)|(?:谁|哪位)(?:是|担任|出任)[{CJK}]{{0,8}}?(?:{_TITLES_ZH})")
+_TITLE_ZH = re.compile(_TITLES_ZH)
 #: Function words between the thing counted and 多少 (copulas, approximators, particles): 约为多少.
 _ZH_FUNCTION = {"是", "有", "为", "约", "约为", "达", "共", "一共", "总共", "大约", "了", "进行", "的", "在", "占", "到", "达到"}
 
@@ -95,8 +107,11 @@ class Expectation:
     head: str | None = None
 
 
+@lru_cache(maxsize=512)
 def expected_answer(question: str, lang: str) -> Expectation | None:
-    """The answer type a question asks for, or None for an open question (why, how, what …)."""
+    """The answer type a question asks for that a sentence states as a figure or a date ("number",
+    "share", "date", "day"), or None for an open question (why, how, what …). Cached: the ranking's
+    answer-type boost and the not-found checks each ask it of the same question."""
     if lang == "zh":
         m = _QTY_ZH.search(question)
         if m:
@@ -114,6 +129,23 @@ def expected_answer(question: str, lang: str) -> Expectation | None:
     if _TIME_Q.search(question):
         return Expectation("date")
     return None
+
+
+@lru_cache(maxsize=512)
+def asked_for(question: str, lang: str) -> Expectation | None:
+    """What the not-found check looks for in the best sentences: `expected_answer`, or a "person"
+    when the question asks who holds an office ("Who is the current Secretary-General of ASEAN?",
+    "…的中国国防部长是谁？"; `head` is the office as the question writes it). A count or a share
+    comes first ("How many ministers …"); the office-holder before a date ("Which president
+    chaired the 2022 summit?" asks for a person, not a year). The ranking does not read persons."""
+    want = expected_answer(question, lang)
+    if want is not None and want.kind in ("number", "share"):
+        return want
+    m = (_PERSON_ZH if lang == "zh" else _PERSON_EN).search(question)
+    if m:
+        title = re.search(_TITLES_ZH if lang == "zh" else _TITLES_EN, m.group(0), re.I)
+        return Expectation("person", title.group(0) if title else None)
+    return want
 
 
 def _zh_head(question: str, m: re.Match) -> str | None:
@@ -165,6 +197,8 @@ def _en_head(rest: str) -> str | None:
 def states(sentence: str, kind: str) -> bool:
     """Whether a sentence states an answer of this kind (a figure, a share, a date)."""
     text = _LABEL.sub("", sentence)
+    if kind == "person":
+        return _names_person(text)
     if kind == "date":
         return bool(_DATE.search(text))
     if kind == "day":
@@ -172,6 +206,28 @@ def states(sentence: str, kind: str) -> bool:
     if kind == "share":
         return bool(_SHARE.search(text))
     return bool(_FIGURE.search(_YEAR_LIKE.sub("", text)))
+
+
+def _names_person(sentence: str) -> bool:
+    """Whether a sentence names a person: a name CC-CEDICT gives life dates for (拜登, 习近平), or a
+    word the segmenter takes for a person's name next to a title (总统尹锡悦, 国务卿布林肯); in
+    text without Chinese, two capitalised words."""
+    if not has_cjk(sentence):
+        return re.search(r"\b[A-Z][a-z]+ [A-Z][a-z]+", sentence) is not None
+    import rjieba
+
+    from .names import proper_nouns
+
+    table = proper_nouns()
+    words = rjieba.tag(_squash(sentence))
+    for i, (word, tag) in enumerate(words):
+        if len(word) >= 2 and word in table and table[word].person:
+            return True
+        if tag.startswith("nr") and 2 <= len(word) <= 4:
+            near = (words[i - 1][0] if i else "") + "|" + (words[i + 1][0] if i + 1 < len(words) else "")
+            if _TITLE_ZH.search(near):
+                return True
+    return False
 
 
 def _head_forms(head: str, lang: str) -> list[str] | None:
@@ -196,35 +252,42 @@ def unstated(
     (`Grounding.documents`), when given, are the only documents whose passages may answer.
     The best passages are the best of the report's body: a cover or back-matter passage (title,
     publisher) never states an answer and takes no place among them."""
-    want = expected_answer(question, lang)
+    want = asked_for(question, lang)
     if want is None or not hits:
         return None
-    forms = _head_forms(want.head, lang) if want.kind == "number" and want.head else None
+    forms = _head_forms(want.head, lang) if want.kind in ("number", "person") and want.head else None
     best = [h for h in hits if h.passage.kind not in ("cover", "back")][:CHECK_PASSAGES]
     if documents is not None:
         best = [h for h in best if h.passage.source in documents]
     if about:
         best = [h for h in best if all(name.mentioned_in(h.passage.text) for name in about)]
+    sentences = []
     for hit in best:
         p = hit.passage
         spans = hit.sentences or p.sentences
-        if want.kind in ("date", "day"):
+        if want.kind in ("date", "day", "person"):
             spans = spans[:DATE_SENTENCES]
-        for s, e in spans:
-            sentence = p.text[s - p.start : e - p.start]
-            if not states(sentence, want.kind):
-                continue
-            if forms is None:
-                return None
-            flat = _squash(sentence).lower()
-            if any(f in flat for f in forms):
-                return None
+        sentences += [p.text[s - p.start : e - p.start] for s, e in spans]
+    # Where the best sentences speak of the office asked about, the one that does must name its
+    # holder; where none does, any person named will do.
+    if want.kind == "person" and forms and not any(f in _squash(t).lower() for t in sentences for f in forms):
+        forms = None
+    for sentence in sentences:
+        if not states(sentence, want.kind):
+            continue
+        if forms is None:
+            return None
+        flat = _squash(sentence).lower()
+        if any(f in flat for f in forms):
+            return None
     passages = "the closest passages"
     if documents is not None:
         named = [*(name.shown for name in about), *dict.fromkeys(_YEAR.findall(question))]
         passages += " from a document that mentions " + ", ".join(named)
     elif about:
         passages += " about " + ", ".join(name.shown for name in about)
+    if want.kind == "person":
+        return f"none of {passages} names the {want.head or 'person'} asked for"
     if want.kind == "date":
         return f"none of {passages} gives a date for this"
     if want.kind == "day":
@@ -390,7 +453,7 @@ class Grounder:
         missing = [*self._dates(question), *names]
         apart = () if missing else self._apart(question, tuple(about))
         # Only a question that asks for a figure or a date reads them (`unstated`).
-        typed = not (missing or apart) and expected_answer(question, lang) is not None
+        typed = not (missing or apart) and asked_for(question, lang) is not None
         documents = self._documents(question, tuple(about)) if typed else None
         return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents)
 

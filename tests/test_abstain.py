@@ -79,7 +79,7 @@ def test_the_flag_reaches_the_answer(hash_assistant):
 
 from dataclasses import dataclass
 
-from rag.abstain import Expectation, expected_answer, states, unstated
+from rag.abstain import Expectation, asked_for, expected_answer, states, unstated
 from rag.chunking import Passage
 
 
@@ -295,3 +295,19 @@ def test_a_month_without_its_year_counts_only_in_a_document_that_names_the_year(
     # The year in one report and a bare 3月 in another is not March 2023.
     grounding = Grounder(["2023年的报告。", "3月，峰会召开。"])(question, "en")
     assert grounding.not_found and "March 2023" in grounding.reason
+
+
+def test_who_holds_an_office_needs_a_person_named_in_the_best_sentences():
+    assert asked_for("Who is the current Secretary-General of ASEAN?", "en") == Expectation("person", "Secretary-General")
+    assert asked_for("Which Indonesian president chaired the 2022 G20 summit?", "en") == Expectation("person", "president")
+    assert asked_for("Who were the biggest trading partners?", "en") is None  # not an office
+    assert asked_for("How many ministers attended the summit?", "en").kind == "number"
+    # The ranking's answer-type boost does not read persons.
+    assert expected_answer("Who is the current Secretary-General of ASEAN?", "en") is None
+    hits = [_hit("东盟秘书处设在雅加达。东盟共同体建设持续推进。")]
+    assert "Secretary-General" in unstated("Who is the current Secretary-General of ASEAN?", "en", hits)
+    assert unstated("Who is the current Secretary-General of ASEAN?", "en", [_hit("东盟秘书长林玉辉表示欢迎。")]) is None
+    # The sentence that speaks of the office must name its holder.
+    question = "中美防长会晤时的中国国防部长是谁？"
+    assert unstated(question, "zh", [_hit("中美两国国防部长举行会晤。拜登总统对此予以回应。")])
+    assert unstated(question, "zh", [_hit("中国国防部长魏凤和与美方会晤。")]) is None
