@@ -124,6 +124,9 @@ def expected_answer(question: str, lang: str) -> Expectation | None:
             if _SHARE_WORDS.search(question[m.start() : m.end() + 12]):
                 return Expectation("share")
             return Expectation("number", _en_head(question[m.end() :]))
+        measure = _en_measure(question)
+        if measure:
+            return Expectation("number", measure)
     if _DAY_Q.search(question):
         return Expectation("day")
     if _TIME_Q.search(question):
@@ -146,6 +149,36 @@ def asked_for(question: str, lang: str) -> Expectation | None:
         title = re.search(_TITLES_ZH if lang == "zh" else _TITLES_EN, m.group(0), re.I)
         return Expectation("person", title.group(0) if title else None)
     return want
+
+
+# "What was/is [the] <noun phrase>" ending the clause: the phrase is what is asked for.
+_WHAT_IS = re.compile(r"\bwhat (?:was|is|were|are|will be) (?:the )?((?:[a-z][a-z-]* ){0,2}[a-z][a-z-]*)\s*(?:\bin\b|\bfor\b|\bamong\b|\bat\b|\bduring\b|[?,.]|$)", re.I)
+#: Chinese suffixes of a quantity noun (a general class read off the word's rendering, not a list
+#: of English words): 率 rate (投票率), 额 sum (贸易额), 量 quantity (产量), 数 number (人数), 值 value
+#: (总值), 价 price, 费 fee.
+_QUANTITY_SUFFIX = ("率", "额", "量", "数", "值", "价", "费")
+
+
+def _en_measure(question: str) -> str | None:
+    """The quantity "What was voter turnout in …" asks for: the noun phrase after "what was/is",
+    when CC-CEDICT's first rendering of it (the last two words, else the last word) is a quantity
+    noun by its Chinese suffix (voter turnout -> 参选率, death toll -> 死亡人数). None otherwise
+    ("What was the outcome" -> 结果: not a quantity)."""
+    from .dictionary import translations
+
+    m = _WHAT_IS.search(question)
+    if not m:
+        return None
+    words = m.group(1).split()
+    if any(w.lower() in FUNCTION_WORDS for w in words):
+        return None
+    for n in (2, 1):
+        if len(words) >= n:
+            phrase = " ".join(words[-n:])
+            forms = translations(phrase)
+            if forms:
+                return phrase if forms[0].endswith(_QUANTITY_SUFFIX) else None
+    return None
 
 
 def _zh_head(question: str, m: re.Match) -> str | None:

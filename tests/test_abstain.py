@@ -311,3 +311,16 @@ def test_who_holds_an_office_needs_a_person_named_in_the_best_sentences():
     question = "中美防长会晤时的中国国防部长是谁？"
     assert unstated(question, "zh", [_hit("中美两国国防部长举行会晤。拜登总统对此予以回应。")])
     assert unstated(question, "zh", [_hit("中国国防部长魏凤和与美方会晤。")]) is None
+
+
+def test_what_was_a_quantity_noun_asks_for_its_figure():
+    # CC-CEDICT renders the phrase as a quantity noun (参选率, 死亡人数): a figure is asked for.
+    question = "What was voter turnout in the 2022 US midterm elections?"
+    assert expected_answer(question, "en") == Expectation("number", "voter turnout")
+    assert expected_answer("What was the death toll in the floods?", "en") == Expectation("number", "death toll")
+    # Not a quantity (结果, 指导思想): an open question, as before.
+    assert expected_answer("What were the results of the 2022 US midterm elections?", "en") is None
+    assert expected_answer("What was the outcome in the end?", "en") is None
+    reason = unstated(question, "en", [_hit("2022 年中期选举后，共和党取得众议院 222 席。")])
+    assert reason and "voter turnout" in reason
+    assert unstated(question, "en", [_hit("2022 年中期选举的参选率为 46.8%。")]) is None
