@@ -275,7 +275,7 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
 
 def unstated(
     question: str, lang: str, hits: Sequence["Hit"], about: Sequence["Name"] = (),
-    documents: frozenset[str] | None = None,
+    documents: frozenset[str] | None = None, events: Sequence[frozenset[str]] = (),
 ) -> str | None:
     """Why the best hits do not answer a number or date question (None when they may).
 
@@ -307,6 +307,9 @@ def unstated(
         forms = None
     for sentence in sentences:
         if not states(sentence, want.kind):
+            continue
+        # A date answers only in a sentence that speaks of what the question dates.
+        if events and not any(f in _squash(sentence).lower() for forms_ in events for f in forms_):
             continue
         if forms is None:
             return None
@@ -386,6 +389,9 @@ class Grounding:
     #: state its figure or date. None: any passage may (one document, a question with no name or
     #: year, or one that asks for no figure or date).
     documents: frozenset[str] | None = None
+    #: For a question that asks for a date: what it dates, as the words a sentence could use
+    #: (each a set of spellings), rare in the corpus (`Grounder.events`). Empty: not judged.
+    events: tuple[frozenset[str], ...] = ()
 
     @property
     def not_found(self) -> bool:
@@ -414,6 +420,13 @@ _MONTHS = _MONTH_NAMES
 _EN_MONTH_YEAR = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s+(?:\d{1,2},?\s+)?((?:19|20)\d\d)\b", re.I)
 _ZH_MONTH_YEAR = re.compile(r"((?:19|20)\d\d)年(\d{1,2})月")
 _ZH_BARE_MONTH = re.compile(r"(?<![年\d])(\d{1,2})月")
+#: Sentence ends, to count a corpus's sentences.
+_SENTENCE_END = re.compile(r"[。！？；]")
+#: A word in more than this share of a corpus's sentences does not show what a sentence is about.
+COMMON_SHARE = 0.1
+#: Words that frame a question about the report rather than say what it asks ("according to the
+#: report", "does the report say"): the class of words that name the source, not the matter.
+_EN_FRAME_WORDS = frozenset({"report", "reports", "say", "says", "said", "mention", "mentions", "mentioned"})
 #: Calendar words are dates, not names (CC-CEDICT spells 六月 "June" with a capital): the date
 #: checks judge them.
 _CALENDAR = frozenset((*_MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
@@ -479,6 +492,8 @@ class Grounder:
         self.term_keys = {k.lower() for k in (term_pairs or {})}
         #: Months the corpus names without a year ("5月，…"): read once, not per question.
         self.bare_months = frozenset(_ZH_BARE_MONTH.findall(self.flat))
+        #: Sentences of the corpus (at least one), for how common a word is (`events`).
+        self.sentences = max(1, len(_SENTENCE_END.findall(self.flat)) + len(re.findall(r"[.!?](?:\s|$)", self.lower)))
         self.doc_bare_months = [frozenset(_ZH_BARE_MONTH.findall(flat)) for flat, _ in self.docs]
 
     def __call__(self, question: str, lang: str) -> Grounding:
@@ -488,7 +503,55 @@ class Grounder:
         # Only a question that asks for a figure or a date reads them (`unstated`).
         typed = not (missing or apart) and asked_for(question, lang) is not None
         documents = self._documents(question, tuple(about)) if typed else None
-        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents)
+        want = asked_for(question, lang) if typed else None
+        events = self.events(question, lang, about) if want is not None and want.kind in ("date", "day") else ()
+        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents, events)
+
+    def events(self, question: str, lang: str, about: Sequence[Name] = ()) -> tuple[frozenset[str], ...]:
+        """The words of a question that say what it dates, each as the spellings a sentence could
+        use (an English word through CC-CEDICT; a word with no rendering is left out): its content
+        words (nouns and verbs) that are not a name it is about nor a date, and that are rare in
+        the corpus (in at most COMMON_SHARE of its sentences: 中国, 合作 are in a third of a
+        report's sentences and show nothing)."""
+        import rjieba
+
+        from .dictionary import translations
+
+        named = {w.lower() for name in about for w in (name.shown, *name.english, *name.chinese)}
+        out: list[frozenset[str]] = []
+        if lang == "zh":
+            for word, tag in rjieba.tag(_squash(question)):
+                if len(word) < 2 or word in named or not (tag[:1] in ("n", "v") or tag == "eng") or _DATE.search(word):
+                    continue
+                # 申请加入 is also spoken of by a sentence that says 加入.
+                forms = frozenset({word.lower(), *(w.lower() for w in rjieba.cut_for_search(word) if len(w) >= 2)})
+                if not self._common(forms):
+                    out.append(forms)
+        else:
+            words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'-]*", question)]
+            # A word is also spoken of by a rendering of a phrase it is part of ("Secretary of
+            # State" -> 国务卿).
+            phrased: dict[int, set[str]] = {}
+            for n in (3, 2):
+                for i in range(len(words) - n + 1):
+                    rendered = translations(" ".join(words[i : i + n]))
+                    for j in range(i, i + n):
+                        phrased.setdefault(j, set()).update(rendered)
+            for i, low in enumerate(words):
+                if low in FUNCTION_WORDS or low in named or low in _CALENDAR or low in _EN_FRAME_WORDS:
+                    continue
+                rendered = [*translations(low), *phrased.get(i, ())]
+                if not rendered:
+                    continue
+                forms = frozenset({low, *rendered})
+                if not self._common(forms):
+                    out.append(forms)
+        return tuple(dict.fromkeys(out))
+
+    def _common(self, forms: frozenset[str]) -> bool:
+        """Whether a word's most frequent spelling occurs more often than COMMON_SHARE of the corpus's sentences."""
+        count = max((self.flat.count(f) if has_cjk(f) else self.lower.count(f)) for f in forms)
+        return count > COMMON_SHARE * self.sentences
 
     def _documents(self, question: str, about: tuple[Name, ...]) -> frozenset[str] | None:
         """The sources of the documents that mention every name, year and month of a year of the

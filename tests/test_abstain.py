@@ -324,3 +324,33 @@ def test_what_was_a_quantity_noun_asks_for_its_figure():
     reason = unstated(question, "en", [_hit("2022 年中期选举后，共和党取得众议院 222 席。")])
     assert reason and "voter turnout" in reason
     assert unstated(question, "en", [_hit("2022 年中期选举的参选率为 46.8%。")]) is None
+
+
+# -- a date answers only in a sentence about what the question dates ------------------------------
+
+
+def test_a_date_must_sit_in_a_sentence_that_speaks_of_what_is_dated():
+    corpus = "中国积极推进加入数字经济伙伴关系协定的进程。2022年11月，亚太经合组织会议召开。" + "中国与亚太。" * 30
+    g = Grounder([corpus])
+    question = "中国是在哪一年正式申请加入CPTPP的？"
+    grounding = g(question, "zh")
+    assert not grounding.not_found and grounding.events
+    # The best sentence gives a date, but of a meeting: the question's 申请/加入/CPTPP are not in it.
+    meeting = [_hit("2022年11月，亚太经合组织会议召开。")]
+    reason = unstated(question, "zh", meeting, grounding.about, grounding.documents, grounding.events)
+    assert reason and "date" in reason
+    joined = [_hit("2021年9月，中国正式申请加入该协定。")]
+    assert unstated(question, "zh", joined, grounding.about, grounding.documents, grounding.events) is None
+    # Without the events (as before), any date in the best sentences answers.
+    assert unstated(question, "zh", meeting, grounding.about) is None
+
+
+def test_words_common_in_the_corpus_and_names_say_nothing_of_what_is_dated():
+    g = Grounder(["中国与东盟合作。" * 20 + "布林肯将于 2023 年初访华。国务卿。"])
+    # 合作 is in every sentence; China is a name the question is about: neither is an event word.
+    assert all("合作" not in forms for forms in g.events("When did China and ASEAN begin cooperation?", "en"))
+    events = g.events("When was Secretary of State Antony Blinken expected to visit China?", "en", g.about(
+        "When was Secretary of State Antony Blinken expected to visit China?", "en"))
+    # A phrase's rendering speaks of its words: "Secretary of State" -> 国务卿.
+    assert any("国务卿" in forms for forms in events)
+    assert all("china" not in forms for forms in events)
