@@ -13,7 +13,10 @@ The second check is on the answer's type. A question that asks for a number ("�
 "How many Chinese students …") or a date ("哪一年", "When did …") is answered only by a sentence
 that states one; a number must also sit beside the thing counted (the question's head noun, in
 Chinese or through CC-CEDICT). When none of the closest passages has such a sentence, the report
-does not give the figure, however close its passages are in topic.
+does not give the figure, however close its passages are in topic. A date must also sit in a
+sentence that speaks of what the question dates (`Grounder.events`: its rare nouns and verbs), and
+a question asking who holds an office ("Who is the current Secretary-General of ASEAN?") needs a
+person named in the best sentences (`asked_for`).
 """
 
 from __future__ import annotations
