@@ -129,7 +129,7 @@ def expected_answer(question: str, lang: str) -> Expectation | None:
             return Expectation("number", _en_head(question[m.end() :]))
         measure = _en_measure(question)
         if measure:
-            return Expectation("number", measure)
+            return measure
     if _DAY_Q.search(question):
         return Expectation("day")
     if _TIME_Q.search(question):
@@ -155,18 +155,19 @@ def asked_for(question: str, lang: str) -> Expectation | None:
 
 
 # "What was/is [the] <noun phrase>" ending the clause: the phrase is what is asked for.
-_WHAT_IS = re.compile(r"\bwhat (?:was|is|were|are|will be) (?:the )?((?:[a-z][a-z-]* ){0,2}[a-z][a-z-]*)\s*(?:\bin\b|\bfor\b|\bamong\b|\bat\b|\bduring\b|[?,.]|$)", re.I)
+_WHAT_IS = re.compile(r"\bwhat (?:was|is|were|are|will be) (?:the )?((?:[a-z][a-z-]* ){0,2}[a-z][a-z-]*)\s*(\bof\b|\bin\b|\bfor\b|\bamong\b|\bat\b|\bduring\b|[?,.]|$)", re.I)
 #: Chinese suffixes of a quantity noun (a general class read off the word's rendering, not a list
 #: of English words): 率 rate (投票率), 额 sum (贸易额), 量 quantity (产量), 数 number (人数), 值 value
 #: (总值), 价 price, 费 fee.
 _QUANTITY_SUFFIX = ("率", "额", "量", "数", "值", "价", "费")
 
 
-def _en_measure(question: str) -> str | None:
-    """The quantity "What was voter turnout in …" asks for: the noun phrase after "what was/is",
-    when CC-CEDICT's first rendering of it (the last two words, else the last word) is a quantity
-    noun by its Chinese suffix (voter turnout -> 参选率, death toll -> 死亡人数). None otherwise
-    ("What was the outcome" -> 结果: not a quantity)."""
+def _en_measure(question: str) -> Expectation | None:
+    """The figure "What was voter turnout in …" asks for: the noun phrase after "what was/is" is a
+    quantity when CC-CEDICT's first rendering of it (the last two words, else the last word) is a
+    quantity noun by its Chinese suffix (voter turnout -> 参选率, death toll -> 死亡人数). The thing
+    counted is that noun, or what follows "of" ("the death toll of the floods": floods), as for
+    "what is the <measure> of". None otherwise ("What was the outcome" -> 结果: not a quantity)."""
     from .dictionary import translations
 
     m = _WHAT_IS.search(question)
@@ -180,7 +181,11 @@ def _en_measure(question: str) -> str | None:
             phrase = " ".join(words[-n:])
             forms = translations(phrase)
             if forms:
-                return phrase if forms[0].endswith(_QUANTITY_SUFFIX) else None
+                if not forms[0].endswith(_QUANTITY_SUFFIX):
+                    return None
+                if m.group(2).lower() == "of":
+                    return Expectation("number", _en_head(question[m.end() :]))
+                return Expectation("number", phrase)
     return None
 
 

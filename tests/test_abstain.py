@@ -318,6 +318,8 @@ def test_what_was_a_quantity_noun_asks_for_its_figure():
     question = "What was voter turnout in the 2022 US midterm elections?"
     assert expected_answer(question, "en") == Expectation("number", "voter turnout")
     assert expected_answer("What was the death toll in the floods?", "en") == Expectation("number", "death toll")
+    # "… of X": the thing counted is X, as in "what is the value of X".
+    assert expected_answer("What was the death toll of the Pakistan floods?", "en") == Expectation("number", "floods")
     # Not a quantity (结果, 指导思想): an open question, as before.
     assert expected_answer("What were the results of the 2022 US midterm elections?", "en") is None
     assert expected_answer("What was the outcome in the end?", "en") is None
