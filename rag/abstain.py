@@ -432,6 +432,9 @@ _ZH_BARE_MONTH = re.compile(r"(?<![年\d])(\d{1,2})月")
 _SENTENCE_END = re.compile(r"[。！？；]")
 #: A word in more than this share of a corpus's sentences does not show what a sentence is about.
 COMMON_SHARE = 0.1
+#: An English word with more CC-CEDICT renderings than this is a general word ("take" has 14,
+#: "place" 19; "railway" 1, "consensus" 1): a question dating only such words is not judged.
+GENERAL_SENSES = 10
 #: Words that frame a question about the report rather than say what it asks ("according to the
 #: report", "does the report say"): the class of words that name the source, not the matter.
 _EN_FRAME_WORDS = frozenset({"report", "reports", "say", "says", "said", "mention", "mentions", "mentioned"})
@@ -526,6 +529,8 @@ class Grounder:
         from .dictionary import translations
 
         named = {w.lower() for name in about for w in (name.shown, *name.english, *name.chinese)}
+        # The words of a name ("East Asia Summit") are the name, not what is dated.
+        named |= {w.lower() for name in about for w in re.findall(r"[A-Za-z0-9'-]+", name.shown)}
         out: list[frozenset[str]] = []
         if lang == "zh":
             for word, tag in rjieba.tag(_squash(question)):
@@ -540,6 +545,7 @@ class Grounder:
             # A word is also spoken of by a rendering of a phrase it is part of ("Secretary of
             # State" -> 国务卿).
             phrased: dict[int, set[str]] = {}
+            specific = False
             for n in (3, 2):
                 for i in range(len(words) - n + 1):
                     rendered = translations(" ".join(words[i : i + n]))
@@ -548,12 +554,18 @@ class Grounder:
             for i, low in enumerate(words):
                 if low in FUNCTION_WORDS or low in named or low in _CALENDAR or low in _EN_FRAME_WORDS:
                     continue
-                rendered = [*translations(low), *phrased.get(i, ())]
+                own = translations(low)
+                rendered = [*own, *phrased.get(i, ())]
                 if not rendered:
                     continue
                 forms = frozenset({low, *rendered})
                 if not self._common(forms):
                     out.append(forms)
+                    specific = specific or len(own) <= GENERAL_SENSES
+            # Words CC-CEDICT renders many ways ("take place", "visit") may show a sentence speaks
+            # of the event, but alone they do not say which event is dated: not judged.
+            if not specific:
+                return ()
         return tuple(dict.fromkeys(out))
 
     def _common(self, forms: frozenset[str]) -> bool:

@@ -356,3 +356,16 @@ def test_words_common_in_the_corpus_and_names_say_nothing_of_what_is_dated():
     # A phrase's rendering speaks of its words: "Secretary of State" -> 国务卿.
     assert any("国务卿" in forms for forms in events)
     assert all("china" not in forms for forms in events)
+
+
+def test_a_question_that_dates_only_general_words_or_names_is_not_judged():
+    g = Grounder(["2022年11月，中美两国国防部长在第9届东盟防长扩大会议期间举行会晤。" + "中国与东盟合作。" * 20])
+    # "take place" (CC-CEDICT: many senses, none 举行) says nothing of which event; ADMM-Plus has no
+    # rendering: nothing to judge, and the dated sentence answers as before.
+    question = "When did the 9th ADMM-Plus take place?"
+    grounding = g(question, "en")
+    assert grounding.events == ()
+    hits = [_hit("2022年11月，中美两国国防部长在第9届东盟防长扩大会议期间举行会晤。")]
+    assert unstated(question, "en", hits, grounding.about, grounding.documents, grounding.events) is None
+    # A specific word ("railway" -> 铁路) is judged, with the general ones as further spellings.
+    assert g.events("When did construction of the railway begin?", "en")
