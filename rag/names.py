@@ -88,7 +88,8 @@ def proper_nouns() -> dict[str, ProperNoun]:
     try:
         raw = json.loads(cache.read_text(encoding="utf-8"))
         if raw["stamp"] == stamp:
-            return {w: ProperNoun(w, *map(tuple, rest), person=w in set(raw["people"])) for w, *rest in raw["names"]}
+            people = set(raw["people"])
+            return {w: ProperNoun(w, *map(tuple, rest), person=w in people) for w, *rest in raw["names"]}
     except (OSError, ValueError, KeyError, TypeError):
         pass
     table = _build(path)
