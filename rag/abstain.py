@@ -13,7 +13,10 @@ The second check is on the answer's type. A question that asks for a number ("�
 "How many Chinese students …") or a date ("哪一年", "When did …") is answered only by a sentence
 that states one; a number must also sit beside the thing counted (the question's head noun, in
 Chinese or through CC-CEDICT). When none of the closest passages has such a sentence, the report
-does not give the figure, however close its passages are in topic.
+does not give the figure, however close its passages are in topic. A date must also sit in a
+sentence that speaks of what the question dates (`Grounder.events`: its rare nouns and verbs), and
+a question asking who holds an office ("Who is the current Secretary-General of ASEAN?") needs a
+person named in the best sentences (`asked_for`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .text import ARTICLES, CJK, FUNCTION_WORDS, has_cjk
@@ -82,6 +86,17 @@ _DAY = re.compile(
     re.I,
 )
 _LABEL = re.compile(r"^\s*\d+\.\d+\s")
+#: Titles of office (a general class: the holder of one is a person): "who is the <title>",
+#: "which <title>", "<title>是谁".
+_TITLES_EN = (r"(?:president|vice[- ]president|prime minister|premier|(?:foreign |defen[cs]e )?minister"
+              r"|secretary(?:[- ]general)?|chair(?:man|woman|person)?|ambassador|envoy|spokes(?:person|man|woman)"
+              r"|king|queen|chancellor|governor|mayor|commander|director(?:[- ]general)?)")
+_TITLES_ZH = "总统|副总统|总理|首相|部长|外长|防长|秘书长|主席|领导人|大使|特使|发言人|国王|总督|州长|市长|司令|首脑|国务卿"
+_PERSON_EN = re.compile(
+    rf"\bwho (?:is|was|are|were|will be) (?:the )?(?:\w+ ){{0,3}}?{_TITLES_EN}\b|\bwhich (?:\w+ ){{0,2}}?{_TITLES_EN}\b", re.I
+)
+_PERSON_ZH = re.compile(rf"(?:{_TITLES_ZH})(?:是谁|为何人)|(?:谁|哪位)(?:是|担任|出任)[{CJK}]{{0,8}}?(?:{_TITLES_ZH})")
+_TITLE_ZH = re.compile(_TITLES_ZH)
 #: Function words between the thing counted and 多少 (copulas, approximators, particles): 约为多少.
 _ZH_FUNCTION = {"是", "有", "为", "约", "约为", "达", "共", "一共", "总共", "大约", "了", "进行", "的", "在", "占", "到", "达到"}
 
@@ -95,8 +110,11 @@ class Expectation:
     head: str | None = None
 
 
+@lru_cache(maxsize=512)
 def expected_answer(question: str, lang: str) -> Expectation | None:
-    """The answer type a question asks for, or None for an open question (why, how, what …)."""
+    """The answer type a question asks for that a sentence states as a figure or a date ("number",
+    "share", "date", "day"), or None for an open question (why, how, what …). Cached: the ranking's
+    answer-type boost and the not-found checks each ask it of the same question."""
     if lang == "zh":
         m = _QTY_ZH.search(question)
         if m:
@@ -109,10 +127,65 @@ def expected_answer(question: str, lang: str) -> Expectation | None:
             if _SHARE_WORDS.search(question[m.start() : m.end() + 12]):
                 return Expectation("share")
             return Expectation("number", _en_head(question[m.end() :]))
+        measure = _en_measure(question)
+        if measure:
+            return measure
     if _DAY_Q.search(question):
         return Expectation("day")
     if _TIME_Q.search(question):
         return Expectation("date")
+    return None
+
+
+@lru_cache(maxsize=512)
+def asked_for(question: str, lang: str) -> Expectation | None:
+    """What the not-found check looks for in the best sentences: `expected_answer`, or a "person"
+    when the question asks who holds an office ("Who is the current Secretary-General of ASEAN?",
+    "…的中国国防部长是谁？"; `head` is the office as the question writes it). A count or a share
+    comes first ("How many ministers …"); the office-holder before a date ("Which president
+    chaired the 2022 summit?" asks for a person, not a year). The ranking does not read persons."""
+    want = expected_answer(question, lang)
+    if want is not None and want.kind in ("number", "share"):
+        return want
+    m = (_PERSON_ZH if lang == "zh" else _PERSON_EN).search(question)
+    if m:
+        title = re.search(_TITLES_ZH if lang == "zh" else _TITLES_EN, m.group(0), re.I)
+        return Expectation("person", title.group(0) if title else None)
+    return want
+
+
+# "What was/is [the] <noun phrase>" ending the clause: the phrase is what is asked for.
+_WHAT_IS = re.compile(r"\bwhat (?:was|is|were|are|will be) (?:the )?((?:[a-z][a-z-]* ){0,2}[a-z][a-z-]*)\s*(\bof\b|\bin\b|\bfor\b|\bamong\b|\bat\b|\bduring\b|[?,.]|$)", re.I)
+#: Chinese suffixes of a quantity noun (a general class read off the word's rendering, not a list
+#: of English words): 率 rate (投票率), 额 sum (贸易额), 量 quantity (产量), 数 number (人数), 值 value
+#: (总值), 价 price, 费 fee.
+_QUANTITY_SUFFIX = ("率", "额", "量", "数", "值", "价", "费")
+
+
+def _en_measure(question: str) -> Expectation | None:
+    """The figure "What was voter turnout in …" asks for: the noun phrase after "what was/is" is a
+    quantity when CC-CEDICT's first rendering of it (the last two words, else the last word) is a
+    quantity noun by its Chinese suffix (voter turnout -> 参选率, death toll -> 死亡人数). The thing
+    counted is that noun, or what follows "of" ("the death toll of the floods": floods), as for
+    "what is the <measure> of". None otherwise ("What was the outcome" -> 结果: not a quantity)."""
+    from .dictionary import translations
+
+    m = _WHAT_IS.search(question)
+    if not m:
+        return None
+    words = m.group(1).split()
+    if any(w.lower() in FUNCTION_WORDS for w in words):
+        return None
+    for n in (2, 1):
+        if len(words) >= n:
+            phrase = " ".join(words[-n:])
+            forms = translations(phrase)
+            if forms:
+                if not forms[0].endswith(_QUANTITY_SUFFIX):
+                    return None
+                if m.group(2).lower() == "of":
+                    return Expectation("number", _en_head(question[m.end() :]))
+                return Expectation("number", phrase)
     return None
 
 
@@ -165,6 +238,8 @@ def _en_head(rest: str) -> str | None:
 def states(sentence: str, kind: str) -> bool:
     """Whether a sentence states an answer of this kind (a figure, a share, a date)."""
     text = _LABEL.sub("", sentence)
+    if kind == "person":
+        return _names_person(text)
     if kind == "date":
         return bool(_DATE.search(text))
     if kind == "day":
@@ -172,6 +247,28 @@ def states(sentence: str, kind: str) -> bool:
     if kind == "share":
         return bool(_SHARE.search(text))
     return bool(_FIGURE.search(_YEAR_LIKE.sub("", text)))
+
+
+def _names_person(sentence: str) -> bool:
+    """Whether a sentence names a person: a name CC-CEDICT gives life dates for (拜登, 习近平), or a
+    word the segmenter takes for a person's name next to a title (总统尹锡悦, 国务卿布林肯); in
+    text without Chinese, two capitalised words."""
+    if not has_cjk(sentence):
+        return re.search(r"\b[A-Z][a-z]+ [A-Z][a-z]+", sentence) is not None
+    import rjieba
+
+    from .names import proper_nouns
+
+    table = proper_nouns()
+    words = rjieba.tag(_squash(sentence))
+    for i, (word, tag) in enumerate(words):
+        if len(word) >= 2 and word in table and table[word].person:
+            return True
+        if tag.startswith("nr") and 2 <= len(word) <= 4:
+            near = (words[i - 1][0] if i else "") + "|" + (words[i + 1][0] if i + 1 < len(words) else "")
+            if _TITLE_ZH.search(near):
+                return True
+    return False
 
 
 def _head_forms(head: str, lang: str) -> list[str] | None:
@@ -186,7 +283,7 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
 
 def unstated(
     question: str, lang: str, hits: Sequence["Hit"], about: Sequence["Name"] = (),
-    documents: frozenset[str] | None = None,
+    documents: frozenset[str] | None = None, events: Sequence[frozenset[str]] = (),
 ) -> str | None:
     """Why the best hits do not answer a number or date question (None when they may).
 
@@ -196,35 +293,45 @@ def unstated(
     (`Grounding.documents`), when given, are the only documents whose passages may answer.
     The best passages are the best of the report's body: a cover or back-matter passage (title,
     publisher) never states an answer and takes no place among them."""
-    want = expected_answer(question, lang)
+    want = asked_for(question, lang)
     if want is None or not hits:
         return None
-    forms = _head_forms(want.head, lang) if want.kind == "number" and want.head else None
+    forms = _head_forms(want.head, lang) if want.kind in ("number", "person") and want.head else None
     best = [h for h in hits if h.passage.kind not in ("cover", "back")][:CHECK_PASSAGES]
     if documents is not None:
         best = [h for h in best if h.passage.source in documents]
     if about:
         best = [h for h in best if all(name.mentioned_in(h.passage.text) for name in about)]
+    sentences = []
     for hit in best:
         p = hit.passage
         spans = hit.sentences or p.sentences
-        if want.kind in ("date", "day"):
+        if want.kind in ("date", "day", "person"):
             spans = spans[:DATE_SENTENCES]
-        for s, e in spans:
-            sentence = p.text[s - p.start : e - p.start]
-            if not states(sentence, want.kind):
-                continue
-            if forms is None:
-                return None
-            flat = _squash(sentence).lower()
-            if any(f in flat for f in forms):
-                return None
+        sentences += [p.text[s - p.start : e - p.start] for s, e in spans]
+    # Where the best sentences speak of the office asked about, the one that does must name its
+    # holder; where none does, any person named will do.
+    if want.kind == "person" and forms and not any(f in _squash(t).lower() for t in sentences for f in forms):
+        forms = None
+    for sentence in sentences:
+        if not states(sentence, want.kind):
+            continue
+        # A date answers only in a sentence that speaks of what the question dates.
+        if events and not any(f in _squash(sentence).lower() for forms_ in events for f in forms_):
+            continue
+        if forms is None:
+            return None
+        flat = _squash(sentence).lower()
+        if any(f in flat for f in forms):
+            return None
     passages = "the closest passages"
     if documents is not None:
         named = [*(name.shown for name in about), *dict.fromkeys(_YEAR.findall(question))]
         passages += " from a document that mentions " + ", ".join(named)
     elif about:
         passages += " about " + ", ".join(name.shown for name in about)
+    if want.kind == "person":
+        return f"none of {passages} names the {want.head or 'person'} asked for"
     if want.kind == "date":
         return f"none of {passages} gives a date for this"
     if want.kind == "day":
@@ -290,6 +397,9 @@ class Grounding:
     #: state its figure or date. None: any passage may (one document, a question with no name or
     #: year, or one that asks for no figure or date).
     documents: frozenset[str] | None = None
+    #: For a question that asks for a date: what it dates, as the words a sentence could use
+    #: (each a set of spellings), rare in the corpus (`Grounder.events`). Empty: not judged.
+    events: tuple[frozenset[str], ...] = ()
 
     @property
     def not_found(self) -> bool:
@@ -318,6 +428,16 @@ _MONTHS = _MONTH_NAMES
 _EN_MONTH_YEAR = re.compile(r"\b(" + "|".join(_MONTHS) + r")\s+(?:\d{1,2},?\s+)?((?:19|20)\d\d)\b", re.I)
 _ZH_MONTH_YEAR = re.compile(r"((?:19|20)\d\d)年(\d{1,2})月")
 _ZH_BARE_MONTH = re.compile(r"(?<![年\d])(\d{1,2})月")
+#: Sentence ends, to count a corpus's sentences.
+_SENTENCE_END = re.compile(r"[。！？；]")
+#: A word in more than this share of a corpus's sentences does not show what a sentence is about.
+COMMON_SHARE = 0.1
+#: An English word with more CC-CEDICT renderings than this is a general word ("take" has 14,
+#: "place" 19; "railway" 1, "consensus" 1): a question dating only such words is not judged.
+GENERAL_SENSES = 10
+#: Words that frame a question about the report rather than say what it asks ("according to the
+#: report", "does the report say"): the class of words that name the source, not the matter.
+_EN_FRAME_WORDS = frozenset({"report", "reports", "say", "says", "said", "mention", "mentions", "mentioned"})
 #: Calendar words are dates, not names (CC-CEDICT spells 六月 "June" with a capital): the date
 #: checks judge them.
 _CALENDAR = frozenset((*_MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
@@ -383,6 +503,8 @@ class Grounder:
         self.term_keys = {k.lower() for k in (term_pairs or {})}
         #: Months the corpus names without a year ("5月，…"): read once, not per question.
         self.bare_months = frozenset(_ZH_BARE_MONTH.findall(self.flat))
+        #: Sentences of the corpus (at least one), for how common a word is (`events`).
+        self.sentences = max(1, len(_SENTENCE_END.findall(self.flat)) + len(re.findall(r"[.!?](?:\s|$)", self.lower)))
         self.doc_bare_months = [frozenset(_ZH_BARE_MONTH.findall(flat)) for flat, _ in self.docs]
 
     def __call__(self, question: str, lang: str) -> Grounding:
@@ -390,9 +512,66 @@ class Grounder:
         missing = [*self._dates(question), *names]
         apart = () if missing else self._apart(question, tuple(about))
         # Only a question that asks for a figure or a date reads them (`unstated`).
-        typed = not (missing or apart) and expected_answer(question, lang) is not None
+        typed = not (missing or apart) and asked_for(question, lang) is not None
         documents = self._documents(question, tuple(about)) if typed else None
-        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents)
+        want = asked_for(question, lang) if typed else None
+        events = self.events(question, lang, about) if want is not None and want.kind in ("date", "day") else ()
+        return Grounding(tuple(dict.fromkeys(missing)), apart, tuple(about), documents, events)
+
+    def events(self, question: str, lang: str, about: Sequence[Name] = ()) -> tuple[frozenset[str], ...]:
+        """The words of a question that say what it dates, each as the spellings a sentence could
+        use (an English word through CC-CEDICT; a word with no rendering is left out): its content
+        words (nouns and verbs) that are not a name it is about nor a date, and that are rare in
+        the corpus (in at most COMMON_SHARE of its sentences: 中国, 合作 are in a third of a
+        report's sentences and show nothing)."""
+        import rjieba
+
+        from .dictionary import translations
+
+        named = {w.lower() for name in about for w in (name.shown, *name.english, *name.chinese)}
+        # The words of a name ("East Asia Summit") are the name, not what is dated.
+        named |= {w.lower() for name in about for w in re.findall(r"[A-Za-z0-9'-]+", name.shown)}
+        out: list[frozenset[str]] = []
+        if lang == "zh":
+            for word, tag in rjieba.tag(_squash(question)):
+                if len(word) < 2 or word in named or not (tag[:1] in ("n", "v") or tag == "eng") or _DATE.search(word):
+                    continue
+                # 申请加入 is also spoken of by a sentence that says 加入.
+                forms = frozenset({word.lower(), *(w.lower() for w in rjieba.cut_for_search(word) if len(w) >= 2)})
+                if not self._common(forms):
+                    out.append(forms)
+        else:
+            words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'-]*", question)]
+            # A word is also spoken of by a rendering of a phrase it is part of ("Secretary of
+            # State" -> 国务卿).
+            phrased: dict[int, set[str]] = {}
+            specific = False
+            for n in (3, 2):
+                for i in range(len(words) - n + 1):
+                    rendered = translations(" ".join(words[i : i + n]))
+                    for j in range(i, i + n):
+                        phrased.setdefault(j, set()).update(rendered)
+            for i, low in enumerate(words):
+                if low in FUNCTION_WORDS or low in named or low in _CALENDAR or low in _EN_FRAME_WORDS:
+                    continue
+                own = translations(low)
+                rendered = [*own, *phrased.get(i, ())]
+                if not rendered:
+                    continue
+                forms = frozenset({low, *rendered})
+                if not self._common(forms):
+                    out.append(forms)
+                    specific = specific or len(own) <= GENERAL_SENSES
+            # Words CC-CEDICT renders many ways ("take place", "visit") may show a sentence speaks
+            # of the event, but alone they do not say which event is dated: not judged.
+            if not specific:
+                return ()
+        return tuple(dict.fromkeys(out))
+
+    def _common(self, forms: frozenset[str]) -> bool:
+        """Whether a word's most frequent spelling occurs more often than COMMON_SHARE of the corpus's sentences."""
+        count = max((self.flat.count(f) if has_cjk(f) else self.lower.count(f)) for f in forms)
+        return count > COMMON_SHARE * self.sentences
 
     def _documents(self, question: str, about: tuple[Name, ...]) -> frozenset[str] | None:
         """The sources of the documents that mention every name, year and month of a year of the

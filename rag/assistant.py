@@ -255,7 +255,7 @@ class Assistant:
         # The not-found check reads the best few passages even when fewer are asked for.
         hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion, synonyms=synonyms)
         grounding = grounder(q.text, q.lang)
-        reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about, grounding.documents)
+        reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about, grounding.documents, grounding.events)
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
         hits = hits[:k]

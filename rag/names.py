@@ -34,6 +34,7 @@ from .text import has_cjk
 
 _PINYIN = re.compile(r"\[([^\]]*)\]")
 _CAPITAL_OF = re.compile(r"\bcapital of (?:the )?([A-Z][\w'. -]*[\w.])")
+_PERSON = re.compile(r"\((?:c\. ?)?\d{3,4} ?-|\(name\)")
 _SEAT_OF = re.compile(
     r"\(([A-Z][\w'.-]*) federal capital\)|\bthe ([A-Z][\w'.-]*) federal government\b"
     r"|\bresidence of the president of (?:the )?([A-Z][\w'. -]*?)(?: in [A-Z]|$)"
@@ -54,6 +55,8 @@ class ProperNoun:
     capital_of: tuple[str, ...]
     short: tuple[str, ...] = ()
     seat_of: tuple[str, ...] = ()
+    #: A person's name: CC-CEDICT gives life dates or calls it a name ("Joe Biden (1942-)").
+    person: bool = False
 
 
 def english_key(name: str) -> str:
@@ -67,7 +70,7 @@ def english_key(name: str) -> str:
 
 
 #: Bump when the table's content or layout changes (invalidates the cached JSON).
-_BUILD_VERSION = 4
+_BUILD_VERSION = 5
 
 
 @lru_cache(maxsize=1)
@@ -85,7 +88,8 @@ def proper_nouns() -> dict[str, ProperNoun]:
     try:
         raw = json.loads(cache.read_text(encoding="utf-8"))
         if raw["stamp"] == stamp:
-            return {w: ProperNoun(w, *map(tuple, rest)) for w, *rest in raw["names"]}
+            people = set(raw["people"])
+            return {w: ProperNoun(w, *map(tuple, rest), person=w in people) for w, *rest in raw["names"]}
     except (OSError, ValueError, KeyError, TypeError):
         pass
     table = _build(path)
@@ -94,7 +98,8 @@ def proper_nouns() -> dict[str, ProperNoun]:
         from . import atomic
 
         names = [[n.headword, list(n.english), list(n.capital_of), list(n.short), list(n.seat_of)] for n in table.values()]
-        atomic.write_text(cache, json.dumps({"stamp": stamp, "names": names}, ensure_ascii=False))
+        people = [n.headword for n in table.values() if n.person]
+        atomic.write_text(cache, json.dumps({"stamp": stamp, "names": names, "people": people}, ensure_ascii=False))
     except OSError:
         pass  # a read-only cache directory only costs the rebuild next time
     return table
@@ -104,6 +109,7 @@ def _build(path) -> dict[str, ProperNoun]:
     english: dict[str, list[str]] = {}
     capitals: dict[str, list[str]] = {}
     seats: dict[str, list[str]] = {}
+    people: set[str] = set()
     common: set[str] = set()
     #: One-character short forms: (the full name, Chinese or English, as the gloss gives it, char).
     shorts: list[tuple[str, str]] = []
@@ -126,6 +132,8 @@ def _build(path) -> dict[str, ProperNoun]:
                 common.add(simp)
                 continue
             names = english.setdefault(simp, [])
+            if _PERSON.search(rest):
+                people.add(simp)
             for gloss in rest[m.end():].strip().strip("/").split("/"):
                 part = _NAME_PART.match(gloss)
                 if part:
@@ -145,7 +153,7 @@ def _build(path) -> dict[str, ProperNoun]:
     return {
         w: ProperNoun(
             w, tuple(dict.fromkeys(names)), tuple(dict.fromkeys(capitals.get(w, ()))), tuple(short.get(w, ())),
-            tuple(dict.fromkeys(seats.get(w, ()))),
+            tuple(dict.fromkeys(seats.get(w, ()))), w in people,
         )
         for w, names in table.items()
     }

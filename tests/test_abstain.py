@@ -79,7 +79,7 @@ def test_the_flag_reaches_the_answer(hash_assistant):
 
 from dataclasses import dataclass
 
-from rag.abstain import Expectation, expected_answer, states, unstated
+from rag.abstain import Expectation, asked_for, expected_answer, states, unstated
 from rag.chunking import Passage
 
 
@@ -295,3 +295,77 @@ def test_a_month_without_its_year_counts_only_in_a_document_that_names_the_year(
     # The year in one report and a bare 3月 in another is not March 2023.
     grounding = Grounder(["2023年的报告。", "3月，峰会召开。"])(question, "en")
     assert grounding.not_found and "March 2023" in grounding.reason
+
+
+def test_who_holds_an_office_needs_a_person_named_in_the_best_sentences():
+    assert asked_for("Who is the current Secretary-General of ASEAN?", "en") == Expectation("person", "Secretary-General")
+    assert asked_for("Which Indonesian president chaired the 2022 G20 summit?", "en") == Expectation("person", "president")
+    assert asked_for("Who were the biggest trading partners?", "en") is None  # not an office
+    assert asked_for("How many ministers attended the summit?", "en").kind == "number"
+    # The ranking's answer-type boost does not read persons.
+    assert expected_answer("Who is the current Secretary-General of ASEAN?", "en") is None
+    hits = [_hit("东盟秘书处设在雅加达。东盟共同体建设持续推进。")]
+    assert "Secretary-General" in unstated("Who is the current Secretary-General of ASEAN?", "en", hits)
+    assert unstated("Who is the current Secretary-General of ASEAN?", "en", [_hit("东盟秘书长林玉辉表示欢迎。")]) is None
+    # The sentence that speaks of the office must name its holder.
+    question = "中美防长会晤时的中国国防部长是谁？"
+    assert unstated(question, "zh", [_hit("中美两国国防部长举行会晤。拜登总统对此予以回应。")])
+    assert unstated(question, "zh", [_hit("中国国防部长魏凤和与美方会晤。")]) is None
+
+
+def test_what_was_a_quantity_noun_asks_for_its_figure():
+    # CC-CEDICT renders the phrase as a quantity noun (参选率, 死亡人数): a figure is asked for.
+    question = "What was voter turnout in the 2022 US midterm elections?"
+    assert expected_answer(question, "en") == Expectation("number", "voter turnout")
+    assert expected_answer("What was the death toll in the floods?", "en") == Expectation("number", "death toll")
+    # "… of X": the thing counted is X, as in "what is the value of X".
+    assert expected_answer("What was the death toll of the Pakistan floods?", "en") == Expectation("number", "floods")
+    # Not a quantity (结果, 指导思想): an open question, as before.
+    assert expected_answer("What were the results of the 2022 US midterm elections?", "en") is None
+    assert expected_answer("What was the outcome in the end?", "en") is None
+    reason = unstated(question, "en", [_hit("2022 年中期选举后，共和党取得众议院 222 席。")])
+    assert reason and "voter turnout" in reason
+    assert unstated(question, "en", [_hit("2022 年中期选举的参选率为 46.8%。")]) is None
+
+
+# -- a date answers only in a sentence about what the question dates ------------------------------
+
+
+def test_a_date_must_sit_in_a_sentence_that_speaks_of_what_is_dated():
+    corpus = "中国积极推进加入数字经济伙伴关系协定的进程。2022年11月，亚太经合组织会议召开。" + "中国与亚太。" * 30
+    g = Grounder([corpus])
+    question = "中国是在哪一年正式申请加入CPTPP的？"
+    grounding = g(question, "zh")
+    assert not grounding.not_found and grounding.events
+    # The best sentence gives a date, but of a meeting: the question's 申请/加入/CPTPP are not in it.
+    meeting = [_hit("2022年11月，亚太经合组织会议召开。")]
+    reason = unstated(question, "zh", meeting, grounding.about, grounding.documents, grounding.events)
+    assert reason and "date" in reason
+    joined = [_hit("2021年9月，中国正式申请加入该协定。")]
+    assert unstated(question, "zh", joined, grounding.about, grounding.documents, grounding.events) is None
+    # Without the events (as before), any date in the best sentences answers.
+    assert unstated(question, "zh", meeting, grounding.about) is None
+
+
+def test_words_common_in_the_corpus_and_names_say_nothing_of_what_is_dated():
+    g = Grounder(["中国与东盟合作。" * 20 + "布林肯将于 2023 年初访华。国务卿。"])
+    # 合作 is in every sentence; China is a name the question is about: neither is an event word.
+    assert all("合作" not in forms for forms in g.events("When did China and ASEAN begin cooperation?", "en"))
+    events = g.events("When was Secretary of State Antony Blinken expected to visit China?", "en", g.about(
+        "When was Secretary of State Antony Blinken expected to visit China?", "en"))
+    # A phrase's rendering speaks of its words: "Secretary of State" -> 国务卿.
+    assert any("国务卿" in forms for forms in events)
+    assert all("china" not in forms for forms in events)
+
+
+def test_a_question_that_dates_only_general_words_or_names_is_not_judged():
+    g = Grounder(["2022年11月，中美两国国防部长在第9届东盟防长扩大会议期间举行会晤。" + "中国与东盟合作。" * 20])
+    # "take place" (CC-CEDICT: many senses, none 举行) says nothing of which event; ADMM-Plus has no
+    # rendering: nothing to judge, and the dated sentence answers as before.
+    question = "When did the 9th ADMM-Plus take place?"
+    grounding = g(question, "en")
+    assert grounding.events == ()
+    hits = [_hit("2022年11月，中美两国国防部长在第9届东盟防长扩大会议期间举行会晤。")]
+    assert unstated(question, "en", hits, grounding.about, grounding.documents, grounding.events) is None
+    # A specific word ("railway" -> 铁路) is judged, with the general ones as further spellings.
+    assert g.events("When did construction of the railway begin?", "en")

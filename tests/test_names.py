@@ -74,3 +74,13 @@ def test_a_name_of_one_character_forms_splits_into_its_parts():
     first, second = names.short_parts("中美")
     assert {"中", "中国"} <= first and {"美", "美国"} <= second
     assert names.short_parts("要素") == () and names.short_parts("美") == ()
+
+
+def test_a_person_is_a_name_cc_cedict_gives_life_dates_for(dictionary_cache):
+    table = names.proper_nouns()
+    assert table["拜登"].person and table["林肯"].person  # "Joe Biden (1942-)", "Abraham Lincoln (1809-1865)"
+    assert not table["北京"].person and not table["雅加达"].person
+    # Read back from the cached table the same way.
+    names.proper_nouns.cache_clear()
+    again = names.proper_nouns()
+    assert again["拜登"].person and not again["北京"].person
