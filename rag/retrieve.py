@@ -6,8 +6,10 @@ passage (a score far above its other candidates) can outvote a weak first place 
 Reciprocal rank fusion (`fuse`) keeps only ranks, and ranked a passage that both retrievers put
 second above one that either put clearly first (README, "Choices": hybrid MRR@10 on dev, English
 0.809 -> 0.882, lockbox A Chinese 0.841 -> 0.942). RRF stays as the "hybrid-rrf" measurement
-variant of rag.evaluate. After fusion, a question asking for a number or a date gives a small
-bonus to the passages whose best sentence states one (`ANSWER_TYPE_BOOST`).
+variant of rag.evaluate. In a library, each document among the best candidates then ranks its
+own passages as an index of it alone would, and that score is added (`within_documents`). After
+fusion, a question asking for a number or a date gives a small bonus to the passages whose best
+sentence states one (`ANSWER_TYPE_BOOST`).
 """
 
 from __future__ import annotations
