@@ -58,8 +58,8 @@ NEAR_FILES = 5
 #: similarity to the question standardised over the library's documents (`document_prior`).
 FUSED_FILE_PRIOR = 0.2
 #: Weight of a passage's standing within its own document in hybrid fusion over a library
-#: (`within_documents`): the fused z-score a one-document index of that document gives it, added
-#: to its library-wide fused score. 1.0: as much as the library-wide view (README, "In a library").
+#: (`within_documents`): the fused z-score a one-document index of that document gives it, averaged
+#: with its library-wide fused score. 1.0: as much as the library-wide view (README, "In a library").
 WITHIN_DOC_WEIGHT = 1.0
 #: Which documents are ranked on their own terms (`within_documents`): those of the best
 #: WITHIN_DOC_FROM passages of the library-wide fusion.
@@ -231,9 +231,11 @@ def document_prior(index: Index, ranked: list[tuple[int, float]], qvec: np.ndarr
 def within_documents(index: Index, ranked: list[tuple[int, float]], qvec: np.ndarray, tokens: list[str],
                      weights: dict[str, float] | None, dense_weight: float,
                      weight: float = WITHIN_DOC_WEIGHT, top: int = WITHIN_DOC_FROM) -> list[tuple[int, float]]:
-    """Library-wide fused scores plus `weight` times each passage's fused score within its own
-    document, for the documents of the `top` best passages, re-sorted (a second stage: the library
-    chooses documents and candidates, each document ranks its own passages).
+    """The weighted mean of each passage's library-wide fused score (weight 1) and its fused score
+    within its own document (`weight`), for the documents of the `top` best passages, re-sorted (a
+    second stage: the library chooses documents and candidates, each document ranks its own
+    passages). A mean, not a sum: the result stays in fused z-score units, the units of the
+    additive terms that follow (`document_prior`, ANSWER_TYPE_BOOST, MATTER_PENALTY).
 
     Within a document, each retriever ranks its passages as an index of that document alone would
     (BM25 with the document's own IDF: `search_in`; exact dense search over its units:
@@ -271,7 +273,7 @@ def within_documents(index: Index, ranked: list[tuple[int, float]], qvec: np.nda
     for p in dict.fromkeys([*library, *within]):
         row = int(cents.file_of[p])
         own = within.get(p, lowest.get(row, 0.0))
-        out[p] = library.get(p, floor) + weight * own
+        out[p] = (library.get(p, floor) + weight * own) / (1.0 + weight)
     return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
