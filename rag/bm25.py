@@ -192,6 +192,39 @@ class LexicalIndex:
 
         return synonym_weights(groups, self.n_docs, self.doc_freq, token_df)
 
+    def search_in(self, query_tokens: list[str], k: int, span: tuple[int, int],
+                  weights: Mapping[str, float] | None = None) -> list[tuple[int, float]]:
+        """The best ``k`` passages of one document (positions ``span`` = [lo, hi)) scored as if that
+        document were the whole corpus: IDF over its own passages (length is normalised per file
+        already), so the order is the one an index of that document alone gives. Positions and
+        ties as in :meth:`search`; only positive scores.
+
+        What `rag.retrieve.within_documents` ranks a library's documents by, each on its own terms:
+        library-wide IDF scores a report's recurring words by other reports' use of them."""
+        lo, hi = int(span[0]), int(span[1])
+        n = hi - lo
+        if k <= 0 or not query_tokens or n <= 0:
+            return []
+        out = np.zeros(n, dtype=np.float32)
+        for term, qtf in Counter(query_tokens).items():
+            i = self.vocab.get(term)
+            if i is None:
+                continue
+            ids = self.doc_ids[self.indptr[i] : self.indptr[i + 1]]
+            inside = (ids >= lo) & (ids < hi)
+            df = int(inside.sum())
+            if df == 0:
+                continue
+            # stored score = library idf * tf part; the document's own idf replaces the library's
+            rescale = idf(n, df) / idf(self.n_docs, int(ids.size))
+            w = qtf * (weights.get(term, 1.0) if weights else 1.0)
+            out[ids[inside] - lo] += np.float32(w * rescale) * self.scores[self.indptr[i] : self.indptr[i + 1]][inside]
+        pos = np.flatnonzero(out > 0)
+        if pos.size == 0:
+            return []
+        order = np.lexsort((pos, -out[pos]))[:k]
+        return [(lo + int(pos[j]), float(out[pos[j]])) for j in order]
+
     def postings(self, term: str) -> np.ndarray:
         """Positions of the passages that contain ``term`` (a token), in passage order."""
         i = self.vocab.get(term)

@@ -6,8 +6,10 @@ passage (a score far above its other candidates) can outvote a weak first place 
 Reciprocal rank fusion (`fuse`) keeps only ranks, and ranked a passage that both retrievers put
 second above one that either put clearly first (README, "Choices": hybrid MRR@10 on dev, English
 0.809 -> 0.882, lockbox A Chinese 0.841 -> 0.942). RRF stays as the "hybrid-rrf" measurement
-variant of rag.evaluate. After fusion, a question asking for a number or a date gives a small
-bonus to the passages whose best sentence states one (`ANSWER_TYPE_BOOST`).
+variant of rag.evaluate. In a library, each document among the best candidates then ranks its
+own passages as an index of it alone would, and that score is added (`within_documents`). After
+fusion, a question asking for a number or a date gives a small bonus to the passages whose best
+sentence states one (`ANSWER_TYPE_BOOST`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ NEAR_FILES = 5
 #: Weight, in fused z-score units, of a passage's document in hybrid fusion: the document's
 #: similarity to the question standardised over the library's documents (`document_prior`).
 FUSED_FILE_PRIOR = 0.2
+#: Weight of a passage's standing within its own document in hybrid fusion over a library
+#: (`within_documents`): the fused z-score a one-document index of that document gives it, averaged
+#: with its library-wide fused score. 1.0: as much as the library-wide view (README, "In a library").
+WITHIN_DOC_WEIGHT = 1.0
+#: Which documents are ranked on their own terms (`within_documents`): those of the best
+#: WITHIN_DOC_FROM passages of the library-wide fusion.
+WITHIN_DOC_FROM = 20
 
 
 @dataclass(frozen=True)
@@ -219,6 +228,55 @@ def document_prior(index: Index, ranked: list[tuple[int, float]], qvec: np.ndarr
     return sorted(out, key=lambda kv: (-kv[1], kv[0]))
 
 
+def within_documents(index: Index, ranked: list[tuple[int, float]], qvec: np.ndarray, tokens: list[str],
+                     weights: dict[str, float] | None, dense_weight: float,
+                     weight: float = WITHIN_DOC_WEIGHT, top: int = WITHIN_DOC_FROM) -> list[tuple[int, float]]:
+    """The weighted mean of each passage's library-wide fused score (weight 1) and its fused score
+    within its own document (`weight`), for the documents of the `top` best passages, re-sorted (a
+    second stage: the library chooses documents and candidates, each document ranks its own
+    passages). A mean, not a sum: the result stays in fused z-score units, the units of the
+    additive terms that follow (`document_prior`, ANSWER_TYPE_BOOST, MATTER_PENALTY).
+
+    Within a document, each retriever ranks its passages as an index of that document alone would
+    (BM25 with the document's own IDF: `search_in`; exact dense search over its units:
+    `dense_scores_in`), and the two lists are fused as `fuse_scores` fuses the library's. In a
+    library the report a question is about loses its answer two ways: library-wide IDF and
+    z-scores over a candidate list filled with other reports' passages reorder its own passages
+    (BM25 scores the report's recurring words by other reports' use of them), and its answer,
+    missing from one library list, takes that list's lowest z-score. The within-document score
+    gives back the report's own order, and brings in its passages that the library's lists missed;
+    another report's passage that is only a middling match within its own report loses ground.
+    Documents' scores stay comparable: the library-wide term decides between documents as before.
+    A passage of a ranked document outside its document's lists takes the document's lowest
+    fused score; one outside the library's lists, the library's lowest. With one document it is
+    not applied (`search`): the within-document score is then the fused score itself."""
+    if not weight or not ranked or len(index.ranges) <= 1:
+        return ranked
+    cents = file_centroids(index)
+    chosen = list(dict.fromkeys(int(cents.file_of[p]) for p, _ in ranked[:top]))
+    depth = CANDIDATES
+    within: dict[int, float] = {}
+    lowest: dict[int, float] = {}
+    for row in chosen:
+        source = cents.sources[row]
+        lo, hi = index.ranges[source][:2]
+        dense = index.dense_scores_in(qvec, depth * 4, source)
+        dense_list = [(p, dense[p]) for p in sorted(dense, key=lambda p: (-dense[p], p))[:depth]]
+        lexical = index.lexical.search_in(tokens, depth, (lo, hi), weights)
+        fused = fuse_scores([dense_list, lexical], [dense_weight, 1.0 - dense_weight])
+        if fused:
+            within.update(fused)
+            lowest[row] = fused[-1][1]
+    library = dict(ranked)
+    floor = ranked[-1][1] if ranked else 0.0
+    out: dict[int, float] = {}
+    for p in dict.fromkeys([*library, *within]):
+        row = int(cents.file_of[p])
+        own = within.get(p, lowest.get(row, 0.0))
+        out[p] = (library.get(p, floor) + weight * own) / (1.0 + weight)
+    return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def rank_sentences(index: Index, position: int, qvec: np.ndarray | None, tokens: list[str] | None = None) -> tuple[tuple[int, int], ...]:
     """A passage's sentences, best match to the question first: by vector, else by shared terms.
 
@@ -381,6 +439,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     else:
         w = config.DENSE_WEIGHT[detect_lang(question)]
         ranked = fuse_scores([dense_ranked, lexical], [w, 1.0 - w])
+        ranked = within_documents(index, ranked, qvec, tokens, weights, w)
         ranked = document_prior(index, ranked, qvec)
         ranked = _stated_first(index, question, ranked, qvec, tokens, sentences)
         ranked = _matter_last(index, ranked)

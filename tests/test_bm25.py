@@ -186,3 +186,22 @@ def test_the_renderings_of_one_word_count_as_one_term():
     assert scores[5] <= max(scores[:5])
     assert index.search(query, 1, weights)[0][0] != 5
     assert index.group_weights([(("不存在",), ["不存在"])]) == {}  # a group no passage holds changes nothing
+
+
+def test_search_in_ranks_one_files_passages_as_an_index_of_that_file_alone():
+    # File a: 合作 in every passage (its own recurring word); file b: 合作 in one passage of three.
+    a = ["东盟 合作 峰会", "南海 合作 磋商", "合作 机制 东盟 东盟", "经济 合作"]
+    b = ["城市 天气 预报", "天气 合作", "城市 交通"]
+    library = LexicalIndex.build(a + b, tokenizer=str.split, groups=["a"] * 4 + ["b"] * 3)
+    alone = LexicalIndex.build(a, tokenizer=str.split, groups=["a"] * 4)
+    for query in (["合作", "东盟"], ["南海", "合作", "合作"], ["经济"], ["天气"]):
+        got = library.search_in(query, 10, (0, 4))
+        want = alone.search(query, 10)
+        assert [p for p, _ in got] == [p for p, _ in want], query
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], rtol=1e-5)
+    # Positions are the library's; only the file's own passages; k and weights as in `search`.
+    assert sorted(p for p, _ in library.search_in(["天气"], 10, (4, 7))) == [4, 5]
+    assert len(library.search_in(["合作", "东盟"], 2, (0, 4))) == 2
+    assert library.search_in([], 5, (0, 4)) == [] and library.search_in(["合作"], 0, (0, 4)) == []
+    half = library.search_in(["经济"], 1, (0, 4), {"经济": 0.5})[0][1]
+    assert half == pytest.approx(0.5 * library.search_in(["经济"], 1, (0, 4))[0][1])

@@ -191,6 +191,7 @@ class _TinyIndex:
     from rag.store.faiss import Index as _Index
 
     dense_scores = _Index.dense_scores
+    dense_scores_in = _Index.dense_scores_in
     file_centroids = _Index.file_centroids
 
     def __init__(self, sources, vectors):
@@ -366,3 +367,48 @@ def test_an_english_words_renderings_weigh_as_one_bm25_term_in_a_library_only(ha
     assert asked == [1] and hits
     retrieve.search(library, question, 5, "bm25", synonyms=False)
     assert asked == [1]
+
+
+def test_within_documents_gives_a_report_its_own_order_and_brings_in_what_the_library_lists_missed():
+    from rag.bm25 import LexicalIndex
+    from rag.retrieve import fuse_scores, within_documents
+
+    # a.md: the report; 合作 is its recurring word (every passage), 南海 its rare one. b.md: another
+    # report where 合作 is rare. The library's IDF scores 合作 as telling (the other report seldom
+    # uses it); a.md alone scores 南海 as what sets passage 1 apart.
+    sources = ["a.md"] * 4 + ["b.md"] * 3
+    texts = ["合作 合作 东盟", "南海 合作", "合作 峰会", "合作 机制", "天气 预报", "合作 城市", "交通 城市"]
+    vectors = [[1, 0.1, 0], [1, 0.12, 0], [1, 0.08, 0], [1, 0.05, 0.1], [0, 1, 0], [0.5, 0.9, 0], [0, 0.9, 0.4]]
+    index = _TinyIndex(sources, vectors)
+    index.lexical = LexicalIndex.build(texts, tokenizer=str.split, groups=sources)
+    q = _unit([1.0, 0.1, 0.0])
+    tokens = ["南海", "合作"]
+    # What fusion over the library's lists gave (passage 3 missing from both lists).
+    ranked = [(0, 1.2), (5, 1.0), (1, 0.9), (2, 0.2), (4, -0.5)]
+    out = within_documents(index, ranked, q, tokens, None, 0.5)
+    alone = fuse_scores([sorted(index.dense_scores_in(q, 200, "a.md").items(), key=lambda kv: -kv[1]),
+                         index.lexical.search_in(tokens, 50, (0, 4))], [0.5, 0.5])
+    assert alone[0][0] == 1  # a.md alone ranks its 南海 passage first
+    scores = dict(out)
+    assert scores[1] == pytest.approx((0.9 + dict(alone)[1]) / 2)  # the mean of the library's score and its own
+    assert [p for p, _ in out][0] == 1
+    assert 3 in scores  # a passage of a ranked document that the library's lists missed comes in
+    assert within_documents(index, ranked, q, tokens, None, 0.5, weight=0.0) == ranked
+    # One document: nothing to rank apart.
+    one = _TinyIndex(["a.md"] * 3, [[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0]])
+    assert within_documents(one, [(1, 0.9), (0, 0.5)], q, tokens, None, 0.5) == [(1, 0.9), (0, 0.5)]
+
+
+def test_a_files_own_dense_search_is_the_exact_search_of_that_file_alone():
+    import numpy as np
+
+    from rag.store import best_units
+
+    index = _TinyIndex(["a.md", "a.md", "b.md", "b.md", "b.md"],
+                       [[1, 0, 0], [0.7, 0.7, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0, 1]])
+    q = _unit([1.0, 0.2, 0.0])
+    got = index.dense_scores_in(q, 10, "b.md")
+    assert set(got) == {2, 3, 4}
+    assert got[2] == pytest.approx(float(index.vectors[2] @ q))
+    assert list(index.dense_scores_in(q, 1, "b.md")) == [2]  # the nearest unit only
+    assert best_units(index.vectors[:0], np.zeros(0, np.int64), q, 5) == {}

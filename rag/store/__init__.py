@@ -134,6 +134,22 @@ def centroid(vectors: np.ndarray, sentence: np.ndarray) -> np.ndarray:
     return (total / norm if norm > 0 else total).astype(np.float32)
 
 
+def best_units(vectors: np.ndarray, positions: np.ndarray, qvec: np.ndarray, depth: int) -> dict[int, float]:
+    """Exact dense search over one document's units: each passage's best unit score among the
+    `depth` units nearest to `qvec` (`positions`: the passage position of each unit row, rows in
+    the document's order). What a one-document index would answer (`rag.retrieve.within_documents`);
+    both stores compute it here from the same vectors, so both rank alike."""
+    if depth <= 0 or len(positions) == 0:
+        return {}
+    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(qvec, dtype=np.float32)
+    best: dict[int, float] = {}
+    for u in np.argsort(-sims, kind="stable")[:depth]:
+        p, s = int(positions[u]), float(sims[u])
+        if s > best.get(p, -2.0):
+            best[p] = s
+    return best
+
+
 def position_in(ranges: dict[str, tuple[int, int, int, int]], pid: str) -> int:
     """The position of a passage id ("corpus/x.md#12") in a loaded index whose files hold the
     passage positions `ranges[source][:2]` (both stores number passages alike); KeyError if none."""

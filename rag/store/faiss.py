@@ -44,7 +44,7 @@ from .. import atomic
 from ..chunking import Passage
 from ..errors import IndexCorruptError, IndexMissingError, RagError
 from ..hashing import sha256_file
-from . import FileData, FileRecord, UpdateSummary, centroid, position_in
+from . import FileData, FileRecord, UpdateSummary, best_units, centroid, position_in
 
 FORMAT = 2
 #: What reading a damaged index file can raise (numpy, json, zip, faiss, a Passage with wrong fields).
@@ -121,6 +121,11 @@ class Index:
             if sim > best.get(p, -2.0):
                 best[p] = float(sim)
         return best
+
+    def dense_scores_in(self, qvec: np.ndarray, depth: int, source: str) -> dict[int, float]:
+        """`dense_scores` over one file's units only, exactly (`rag.store.best_units`)."""
+        _, _, u0, u1 = self.ranges[source]
+        return best_units(self.vectors[u0:u1], self.unit_passage[u0:u1], qvec, depth)
 
     def file_centroids(self) -> dict[str, np.ndarray]:
         """Each file's centroid (`rag.store.centroid`), from its rows of `vectors`."""

@@ -76,7 +76,7 @@ from ..chunking import Passage
 from ..errors import IndexMissingError, InvalidArgumentError, StoreError
 from ..bm25 import B, K1, synonym_weights
 from ..bm25 import idf as _idf
-from . import FileData, FileRecord, UpdateSummary, centroid, position_in
+from . import FileData, FileRecord, UpdateSummary, best_units, centroid, position_in
 
 __all__ = ["MilvusStore", "MilvusIndex", "INDEX", "index_config", "SUPPORTED_INDEXES", "escape", "is_lite"]
 
@@ -950,6 +950,7 @@ class MilvusIndex:
         self.path = Path(f"{store.prefix}@v{st.version}")  # names the version (healthz, scope cache keys)
         self._filter_sources = None if sources is None else chosen
         self._units_cache = None
+        self._file_units: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # `dense_scores_in`
         # The best candidates of this thread's last searches: the first passage a question reads
         # brings them (and their sentence vectors) in one query each, not one query per hit.
         self._pending = threading.local()
@@ -1049,6 +1050,23 @@ class MilvusIndex:
             self._units_cache = (np.array([self.position(r["pid"]) for r in rows], dtype=np.int64), flat)
         return self._units_cache
 
+    def dense_scores_in(self, qvec: np.ndarray, depth: int, source: str) -> dict[int, float]:
+        """`dense_scores` over one file's units only, exactly (`rag.store.best_units`, as the
+        FAISS path): the file's unit vectors are read once (in the FAISS path's row order) and kept."""
+        kept = self._file_units.get(source)
+        if kept is None:
+            st, store = self.state, self.store
+            rows = _guard(store, lambda: store._client.query(
+                store.names["units"], filter=f"source == {escape(source)} and {st.visible()}", output_fields=["pk", "pid", "vec"]))
+            rows.sort(key=lambda r: int(r["pk"]))
+            dim = int(st.info["dim"])
+            kept = (np.array([self.position(r["pid"]) for r in rows], dtype=np.int64),
+                    np.array([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), dim))
+            if len(self._file_units) > 4096:  # bounded: a long-running worker does not keep every file
+                self._file_units.clear()
+            self._file_units[source] = kept
+        return best_units(kept[1], kept[0], qvec, depth)
+
     def file_centroids(self) -> dict[str, np.ndarray]:
         """Each file's centroid (`rag.store.centroid`), kept with the file's record when it was
         written; a collection written before records carried it reads the passage vectors once."""
@@ -1146,6 +1164,17 @@ class _Lexical:
         out = [(v.position(pid), s) for pid, s in hits]
         v._note([p for p, _ in out])
         return out
+
+    def search_in(self, tokens: list[str], k: int, span: tuple[int, int],
+                  weights: Mapping[str, float] | None = None) -> list[tuple[int, float]]:
+        """As rag.bm25.LexicalIndex.search_in: one file's passages (positions `span`) with that
+        file's own IDF (its document frequencies, as a one-file scope has)."""
+        v = self.view
+        source = next((s for s, r in v.ranges.items() if (r[0], r[1]) == (int(span[0]), int(span[1]))), None)
+        if source is None or k <= 0 or not tokens:
+            return []
+        hits = _guard(v.store, lambda: v.store._search_lexical(v.state, tokens, k, [source], [source], weights))
+        return [(v.position(pid), s) for pid, s in hits]
 
     def group_weights(self, groups: Iterable[tuple[Sequence[str], Sequence[str]]]) -> dict[str, float]:
         """As rag.bm25.LexicalIndex.group_weights: a group's renderings weigh as one term (the IDF
