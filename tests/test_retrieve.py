@@ -341,6 +341,30 @@ def test_fused_document_prior_changes_nothing_with_one_document():
     assert document_prior(index, fused, _unit([0.9, 0.3, 0.1]), weight=0.2) == fused
 
 
+def test_passages_of_documents_that_never_mention_the_questions_year_rank_lower():
+    from rag.retrieve import UNDATED_PENALTY, undated_last
+
+    index = _TinyIndex(["a.md", "a.md", "b.md", "b.md"], [[1, 0, 0], [0.9, 0.2, 0], [0, 1, 0], [0, 0.9, 0.3]])
+    # b.md's passage 2 matched the words best, but only a.md speaks of the year asked about.
+    fused = [(2, 1.2), (0, 1.0), (3, 0.1), (1, -0.5)]
+    ranked = undated_last(index, fused, frozenset({"a.md"}))
+    assert [p for p, _ in ranked] == [0, 2, 1, 3]
+    assert dict(ranked)[2] == 1.2 - UNDATED_PENALTY and dict(ranked)[0] == 1.0
+    # A passage far ahead still wins: a nudge, not a filter.
+    assert undated_last(index, [(2, 3.0), (0, 1.0)], frozenset({"a.md"}))[0][0] == 2
+    # Nothing to narrow by (no year named, or every document dated): unchanged.
+    assert undated_last(index, fused, None) == fused
+    assert undated_last(index, fused, frozenset({"a.md", "b.md"})) == fused
+
+
+def test_a_year_changes_nothing_with_one_document():
+    from rag.retrieve import undated_last
+
+    index = _TinyIndex(["a.md"] * 3, [[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0]])
+    fused = [(1, 0.9), (0, 0.5), (2, 0.1)]
+    assert undated_last(index, fused, frozenset({"a.md"})) == fused
+
+
 def test_an_english_words_renderings_weigh_as_one_bm25_term_in_a_library_only(hash_assistant, report_corpus, monkeypatch):
     from rag import retrieve
     from rag.bm25 import LexicalIndex
