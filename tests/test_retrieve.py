@@ -390,3 +390,30 @@ def test_an_english_words_renderings_weigh_as_one_bm25_term_in_a_library_only(ha
     assert asked == [1] and hits
     retrieve.search(library, question, 5, "bm25", synonyms=False)
     assert asked == [1]
+
+
+def test_a_question_naming_a_year_ranks_the_report_that_speaks_of_it_higher(tmp_path, monkeypatch):
+    from rag import retrieve
+    from rag.assistant import Assistant
+
+    from .conftest import HashEncoder
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # a.md names the year in another section than its passage on the summit, so that passage does
+    # not hold the BM25 term "2022": only its document's mention of the year can lift it.
+    (corpus / "a.md").write_text("# 回顾\n\n## 背景\n\n本文回顾二〇二二年，即2022年的地区形势与各国外交政策的主要变化。\n\n"
+                                 "## 峰会\n\n领导人峰会在曼谷召开，各方同意深化区域合作。\n", encoding="utf-8")
+    (corpus / "b.md").write_text("# 峰会\n\n## 峰会\n\n领导人峰会在庆州举行，各方同意深化区域合作。\n\n"
+                                 "## 背景\n\n这是2025年的会议，与会者讨论了人工智能与人口结构的变化。\n", encoding="utf-8")
+    a = Assistant(corpus_dir=corpus, index_dir=tmp_path / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
+    question = "2022年领导人峰会在哪里举行？"
+    assert a.grounder().dated(question) == frozenset({"corpus/a.md"})
+    with_year = {h.passage.id: h.score for h in a.ask(question, k=4).hits}
+    monkeypatch.setattr(retrieve.undated_last, "__defaults__", (0.0,))
+    without = {h.passage.id: h.score for h in a.ask(question, k=4).hits}
+    # b.md never mentions 2022: each of its passages loses one z unit, a.md's keep their scores.
+    for pid, score in without.items():
+        lost = retrieve.UNDATED_PENALTY if pid.startswith("corpus/b.md") else 0.0
+        assert abs(with_year[pid] - (score - lost)) < 1e-9
+    assert without["corpus/b.md#2"] > without["corpus/a.md#2"] and with_year["corpus/a.md#2"] > with_year["corpus/b.md#2"]
