@@ -364,7 +364,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     (`undated_last`)."""
     config.check_k(k)
     config.check_mode(mode)
-    from .expand import expand_query, sense_groups
+    from .expand import expand_query, sense_groups, without_document_words
     from .tokens import tokenize
 
     sentences: dict[int, tuple[tuple[int, int], ...]] = {}  # rank_sentences, once per passage
@@ -384,8 +384,11 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
         qtext = dense_query(question, terms, index.lexical.vocab, extra) if bridge else question
         qvec = encoder.encode_queries([qtext])[0]
         if bridge and len(index.ranges) > 1 and detect_lang(question) == "en":
-            # In a library: bridge terms from the documents the question is near (`near_vocabulary`).
-            near = dense_query(question, terms, near_vocabulary(index, qvec), extra)
+            # In a library: bridge terms from the documents the question is near (`near_vocabulary`),
+            # and the question without the words it names the document with ("the report": in a
+            # library it names no one report, and drew the question toward every report's passages
+            # about itself; English MRR@10 A 0.670 -> 0.685, B 0.762 -> 0.787, dev 0.870 -> 0.863).
+            near = dense_query(without_document_words(question), terms, near_vocabulary(index, qvec), extra)
             if near != qtext:
                 qvec = encoder.encode_queries([near])[0]
         dense = dense_scores(index, qvec, depth * 4)

@@ -417,3 +417,31 @@ def test_a_question_naming_a_year_ranks_the_report_that_speaks_of_it_higher(tmp_
         lost = retrieve.UNDATED_PENALTY if pid.startswith("corpus/b.md") else 0.0
         assert abs(with_year[pid] - (score - lost)) < 1e-9
     assert without["corpus/b.md#2"] > without["corpus/a.md#2"] and with_year["corpus/a.md#2"] > with_year["corpus/b.md#2"]
+
+
+def test_in_a_library_an_english_question_is_embedded_without_the_report_it_names(tmp_path):
+    import shutil
+
+    from rag.assistant import Assistant
+    from rag.retrieve import search
+
+    from .conftest import REPORT, HashEncoder
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(REPORT, corpus / REPORT.name)
+    (corpus / "other.md").write_text("# 人口报告\n\n本报告基于公开信息，分析人口老龄化的趋势。\n", encoding="utf-8")
+    a = Assistant(corpus_dir=corpus, index_dir=tmp_path / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
+    index, enc = a.index(), a.query_encoder()
+    seen = []
+    real = enc.encode_queries
+    enc.encode_queries = lambda texts: seen.extend(texts) or real(texts)
+    q = "What does the report recommend on population ageing?"
+    search(index, q, 5, "dense", enc)
+    # First the question as a single report embeds it (to find the documents near it), then without
+    # "the report", bridged with those documents' words.
+    assert seen[0].startswith(q + " ")
+    assert seen[-1].startswith("What does recommend on population ageing? ") and "report" not in seen[-1]
+    seen.clear()
+    search(index, "报告对人口老龄化有什么建议？", 5, "dense", enc)
+    assert seen == ["报告对人口老龄化有什么建议？"]  # a Chinese question is embedded as it is
