@@ -118,6 +118,25 @@ def test_a_capital_brings_in_its_country_for_both_retrievers(dictionary_cache, m
         names.proper_nouns.cache_clear()
 
 
+def test_in_a_library_a_capital_standing_for_its_government_is_searched_as_the_country(dictionary_cache, monkeypatch):
+    from rag import dictionary, names
+    from rag.expand import sense_groups
+    from rag.retrieve import without_capitals
+
+    monkeypatch.setenv("RAG_CACHE_DIR", str(dictionary_cache))
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    try:
+        groups = sense_groups("Which red lines of Beijing does Washington test over Taiwan?", {})
+        kept = without_capitals(groups)
+        assert any("北京" in g.terms for g in groups) and not any("北京" in g.terms for g in kept)
+        # Other names and words keep their renderings (华盛顿 is a person's name too, not only a capital).
+        assert [g for g in groups if g.key.lower() != "beijing"] == kept and len(kept) == 4
+    finally:
+        dictionary.english_dictionary.cache_clear()
+        names.proper_nouns.cache_clear()
+
+
 def test_an_acronym_question_finds_where_the_report_spells_it_out(real_assistant):
     from rag.retrieve import definitions
 
