@@ -573,6 +573,18 @@ class Grounder:
         count = max((self.flat.count(f) if has_cjk(f) else self.lower.count(f)) for f in forms)
         return count > COMMON_SHARE * self.sentences
 
+    def dated(self, question: str) -> frozenset[str] | None:
+        """The sources of the documents that mention every year and month of a year the question
+        names (2022, "November 2022", 2022年8月), for ranking a library (`rag.retrieve.undated_last`):
+        a question about a year's events is about the reports that speak of that year. None when
+        that narrows nothing: one document, no sources, no year named, or no document or every
+        document mentions them all."""
+        years, months = self._when(question)
+        if self.sources is None or len(self.docs) < 2 or not years:
+            return None
+        found = frozenset(s for i, s in enumerate(self.sources) if self._mentions_all(i, (), years, months))
+        return found if found and len(found) < len(self.sources) else None
+
     def _documents(self, question: str, about: tuple[Name, ...]) -> frozenset[str] | None:
         """The sources of the documents that mention every name, year and month of a year of the
         question (None when that cannot narrow anything: one document, no sources, or no name or

@@ -253,7 +253,8 @@ class Assistant:
         from .abstain import CHECK_PASSAGES, unstated
 
         # The not-found check reads the best few passages even when fewer are asked for.
-        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion, synonyms=synonyms)
+        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion, synonyms=synonyms,
+                      dated=grounder.dated(q.text))
         grounding = grounder(q.text, q.lang)
         reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about, grounding.documents, grounding.events)
         if reason is None and not hits:

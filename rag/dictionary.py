@@ -308,8 +308,10 @@ def lemmas(word: str) -> list[str]:
     if word.isupper():
         low = word.lower()
         return out if low in FUNCTION_WORDS else out + [low]
-    # British spellings: neighbour -> neighbor, defence -> defense, organise -> organize.
-    us = re.sub(r"our(?=s?$|hood)", "or", word)
+    # British spellings: neighbour -> neighbor, defence -> defense, organise -> organize. Not in
+    # four-letter words: four, hour, pour and tour are spelled alike everywhere ("four" read as
+    # "for" brought in 为了).
+    us = re.sub(r"(?<=..)our(?=s?$|hood)", "or", word)
     us = re.sub(r"ence$", "ense", us) if us.endswith("fence") else us
     us = re.sub(r"is(e|es|ed|ing|ation)$", r"iz\1", us)
     if us != word:

@@ -369,3 +369,17 @@ def test_a_question_that_dates_only_general_words_or_names_is_not_judged():
     assert unstated(question, "en", hits, grounding.about, grounding.documents, grounding.events) is None
     # A specific word ("railway" -> 铁路) is judged, with the general ones as further spellings.
     assert g.events("When did construction of the railway begin?", "en")
+def test_the_documents_dated_like_the_question_are_those_that_mention_its_years_and_months():
+    g = Grounder(
+        ["2022 年 11 月的领导人会议。", "2025年亚太经合组织会议在庆州举行。", "2022年的局势与2025年的展望。"],
+        sources=["a.txt", "b.txt", "c.txt"],
+    )
+    assert g.dated("At the November 2022 APEC leaders' meeting, what did Xi say?") == frozenset({"a.txt"})
+    assert g.dated("2022年的局势如何？") == frozenset({"a.txt", "c.txt"})
+    assert g.dated("What did the 2025 meeting adopt?") == frozenset({"b.txt", "c.txt"})
+    # Nothing to narrow: no year, a year no document or every document mentions, one document, no sources.
+    assert g.dated("亚太经合组织会议通过了什么？") is None
+    assert g.dated("What happened in 2019?") is None
+    assert Grounder(["2022年。", "2022年。"], sources=["a.txt", "b.txt"]).dated("2022年怎样？") is None
+    assert Grounder(["2022年。"], sources=["a.txt"]).dated("2022年怎样？") is None
+    assert Grounder(["2022年。", "2025年。"]).dated("2022年怎样？") is None

@@ -60,6 +60,14 @@ def test_translations_cover_the_base_forms_of_a_word():
     assert translations("qwzxv") == []
 
 
+def test_british_spellings_are_looked_up_in_us_spelling_but_four_is_not_for():
+    from rag.dictionary import lemmas
+
+    assert "color" in lemmas("colour") and "neighbors" in lemmas("neighbours") and "odor" in lemmas("odour")
+    # Four-letter words in -our are spelled alike everywhere: "four" is not "for" (为了), nor "hour" "hor".
+    assert lemmas("four") == ["four"] and lemmas("hours") == ["hours", "hour"] and lemmas("your") == ["your"]
+
+
 def test_built_once_into_the_cache_as_sqlite_named_for_the_data_and_version(fresh_cache):
     cache, builds = fresh_cache
     cache.mkdir()

@@ -147,3 +147,14 @@ def test_sentence_initial_and_lower_case_words_are_not_forced_into_names():
     assert "将牌" in expand_query("Trump in card games: what does the report say?", {})
     assert "将牌" in expand_query("How is it played? Trump first, then the rest.", {})
     assert "特朗普" not in expand_query("what does the report say about the trump card?", {})
+
+
+def test_the_words_naming_the_document_are_left_out_of_a_question_on_request():
+    from rag.expand import STOPWORDS, without_document_words
+
+    assert without_document_words("What does the report expect of Chinese companies?") == "What does expect of Chinese companies?"
+    assert without_document_words("Over what span are the report's recommendations meant to run?") == \
+        "Over what span are recommendations meant to run?"
+    assert without_document_words("How did reporters react to this report?") == "How did reporters react to?"
+    assert without_document_words("What is ASEAN's role?") == "What is ASEAN's role?"
+    assert {"report", "reports"} <= STOPWORDS  # BM25 leaves them out too

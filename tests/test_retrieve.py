@@ -118,6 +118,25 @@ def test_a_capital_brings_in_its_country_for_both_retrievers(dictionary_cache, m
         names.proper_nouns.cache_clear()
 
 
+def test_in_a_library_a_capital_standing_for_its_government_is_searched_as_the_country(dictionary_cache, monkeypatch):
+    from rag import dictionary, names
+    from rag.expand import sense_groups
+    from rag.retrieve import without_capitals
+
+    monkeypatch.setenv("RAG_CACHE_DIR", str(dictionary_cache))
+    dictionary.english_dictionary.cache_clear()
+    names.proper_nouns.cache_clear()
+    try:
+        groups = sense_groups("Which red lines of Beijing does Washington test over Taiwan?", {})
+        kept = without_capitals(groups)
+        assert any("北京" in g.terms for g in groups) and not any("北京" in g.terms for g in kept)
+        # Other names and words keep their renderings (华盛顿 is a person's name too, not only a capital).
+        assert [g for g in groups if g.key.lower() != "beijing"] == kept and len(kept) == 4
+    finally:
+        dictionary.english_dictionary.cache_clear()
+        names.proper_nouns.cache_clear()
+
+
 def test_an_acronym_question_finds_where_the_report_spells_it_out(real_assistant):
     from rag.retrieve import definitions
 
@@ -342,6 +361,30 @@ def test_fused_document_prior_changes_nothing_with_one_document():
     assert document_prior(index, fused, _unit([0.9, 0.3, 0.1]), weight=0.2) == fused
 
 
+def test_passages_of_documents_that_never_mention_the_questions_year_rank_lower():
+    from rag.retrieve import UNDATED_PENALTY, undated_last
+
+    index = _TinyIndex(["a.md", "a.md", "b.md", "b.md"], [[1, 0, 0], [0.9, 0.2, 0], [0, 1, 0], [0, 0.9, 0.3]])
+    # b.md's passage 2 matched the words best, but only a.md speaks of the year asked about.
+    fused = [(2, 1.2), (0, 1.0), (3, 0.1), (1, -0.5)]
+    ranked = undated_last(index, fused, frozenset({"a.md"}))
+    assert [p for p, _ in ranked] == [0, 2, 1, 3]
+    assert dict(ranked)[2] == 1.2 - UNDATED_PENALTY and dict(ranked)[0] == 1.0
+    # A passage far ahead still wins: a nudge, not a filter.
+    assert undated_last(index, [(2, 3.0), (0, 1.0)], frozenset({"a.md"}))[0][0] == 2
+    # Nothing to narrow by (no year named, or every document dated): unchanged.
+    assert undated_last(index, fused, None) == fused
+    assert undated_last(index, fused, frozenset({"a.md", "b.md"})) == fused
+
+
+def test_a_year_changes_nothing_with_one_document():
+    from rag.retrieve import undated_last
+
+    index = _TinyIndex(["a.md"] * 3, [[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0]])
+    fused = [(1, 0.9), (0, 0.5), (2, 0.1)]
+    assert undated_last(index, fused, frozenset({"a.md"})) == fused
+
+
 def test_an_english_words_renderings_weigh_as_one_bm25_term_in_a_library_only(hash_assistant, report_corpus, monkeypatch):
     from rag import retrieve
     from rag.bm25 import LexicalIndex
@@ -412,3 +455,56 @@ def test_a_files_own_dense_search_is_the_exact_search_of_that_file_alone():
     assert got[2] == pytest.approx(float(index.vectors[2] @ q))
     assert list(index.dense_scores_in(q, 1, "b.md")) == [2]  # the nearest unit only
     assert best_units(index.vectors[:0], np.zeros(0, np.int64), q, 5) == {}
+def test_a_question_naming_a_year_ranks_the_report_that_speaks_of_it_higher(tmp_path, monkeypatch):
+    from rag import retrieve
+    from rag.assistant import Assistant
+
+    from .conftest import HashEncoder
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # a.md names the year in another section than its passage on the summit, so that passage does
+    # not hold the BM25 term "2022": only its document's mention of the year can lift it.
+    (corpus / "a.md").write_text("# 回顾\n\n## 背景\n\n本文回顾二〇二二年，即2022年的地区形势与各国外交政策的主要变化。\n\n"
+                                 "## 峰会\n\n领导人峰会在曼谷召开，各方同意深化区域合作。\n", encoding="utf-8")
+    (corpus / "b.md").write_text("# 峰会\n\n## 峰会\n\n领导人峰会在庆州举行，各方同意深化区域合作。\n\n"
+                                 "## 背景\n\n这是2025年的会议，与会者讨论了人工智能与人口结构的变化。\n", encoding="utf-8")
+    a = Assistant(corpus_dir=corpus, index_dir=tmp_path / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
+    question = "2022年领导人峰会在哪里举行？"
+    assert a.grounder().dated(question) == frozenset({"corpus/a.md"})
+    with_year = {h.passage.id: h.score for h in a.ask(question, k=4).hits}
+    monkeypatch.setattr(retrieve.undated_last, "__defaults__", (0.0,))
+    without = {h.passage.id: h.score for h in a.ask(question, k=4).hits}
+    # b.md never mentions 2022: each of its passages loses one z unit, a.md's keep their scores.
+    for pid, score in without.items():
+        lost = retrieve.UNDATED_PENALTY if pid.startswith("corpus/b.md") else 0.0
+        assert abs(with_year[pid] - (score - lost)) < 1e-9
+    assert without["corpus/b.md#2"] > without["corpus/a.md#2"] and with_year["corpus/a.md#2"] > with_year["corpus/b.md#2"]
+
+
+def test_in_a_library_an_english_question_is_embedded_without_the_report_it_names(tmp_path):
+    import shutil
+
+    from rag.assistant import Assistant
+    from rag.retrieve import search
+
+    from .conftest import REPORT, HashEncoder
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(REPORT, corpus / REPORT.name)
+    (corpus / "other.md").write_text("# 人口报告\n\n本报告基于公开信息，分析人口老龄化的趋势。\n", encoding="utf-8")
+    a = Assistant(corpus_dir=corpus, index_dir=tmp_path / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
+    index, enc = a.index(), a.query_encoder()
+    seen = []
+    real = enc.encode_queries
+    enc.encode_queries = lambda texts: seen.extend(texts) or real(texts)
+    q = "What does the report recommend on population ageing?"
+    search(index, q, 5, "dense", enc)
+    # First the question as a single report embeds it (to find the documents near it), then without
+    # "the report", bridged with those documents' words.
+    assert seen[0].startswith(q + " ")
+    assert seen[-1].startswith("What does recommend on population ageing? ") and "report" not in seen[-1]
+    seen.clear()
+    search(index, "报告对人口老龄化有什么建议？", 5, "dense", enc)
+    assert seen == ["报告对人口老龄化有什么建议？"]  # a Chinese question is embedded as it is
