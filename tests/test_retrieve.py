@@ -455,6 +455,8 @@ def test_a_files_own_dense_search_is_the_exact_search_of_that_file_alone():
     assert got[2] == pytest.approx(float(index.vectors[2] @ q))
     assert list(index.dense_scores_in(q, 1, "b.md")) == [2]  # the nearest unit only
     assert best_units(index.vectors[:0], np.zeros(0, np.int64), q, 5) == {}
+
+
 def test_a_question_naming_a_year_ranks_the_report_that_speaks_of_it_higher(tmp_path, monkeypatch):
     from rag import retrieve
     from rag.assistant import Assistant
@@ -471,6 +473,8 @@ def test_a_question_naming_a_year_ranks_the_report_that_speaks_of_it_higher(tmp_
                                  "## 背景\n\n这是2025年的会议，与会者讨论了人工智能与人口结构的变化。\n", encoding="utf-8")
     a = Assistant(corpus_dir=corpus, index_dir=tmp_path / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
     question = "2022年领导人峰会在哪里举行？"
+    # The year lever alone: each document ranking its own passages (within_documents) is another lever.
+    monkeypatch.setattr(retrieve.within_documents, "__defaults__", (0.0, retrieve.WITHIN_DOC_FROM))
     assert a.grounder().dated(question) == frozenset({"corpus/a.md"})
     with_year = {h.passage.id: h.score for h in a.ask(question, k=4).hits}
     monkeypatch.setattr(retrieve.undated_last, "__defaults__", (0.0,))
