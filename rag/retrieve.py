@@ -482,18 +482,10 @@ def _stated_first(index: Index, question: str, ranked: list[tuple[int, float]], 
 
 
 def _matter_last(index: Index, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """`ranked` with cover and back-matter passages, and boilerplate other reports share
-    (`rag.boilerplate.marked_positions`: none with one document), MATTER_PENALTY lower, re-sorted."""
-    from .boilerplate import marked_positions
-
-    shared = marked_positions(index)
-
-    def matter(p: int) -> bool:
-        return p in shared or index.passages[p].kind in MATTER_KINDS
-
-    if not any(matter(p) for p, _ in ranked):
+    """`ranked` with cover and back-matter passages MATTER_PENALTY lower, re-sorted."""
+    if not any(index.passages[p].kind in MATTER_KINDS for p, _ in ranked):
         return ranked
-    out = [(p, s - MATTER_PENALTY if matter(p) else s) for p, s in ranked]
+    out = [(p, s - MATTER_PENALTY if index.passages[p].kind in MATTER_KINDS else s) for p, s in ranked]
     return sorted(out, key=lambda kv: (-kv[1], kv[0]))
 
 

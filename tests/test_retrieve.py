@@ -149,7 +149,7 @@ def test_cover_and_back_matter_rank_below_body_text_that_matches_as_well():
     from rag.retrieve import MATTER_PENALTY, _matter_last
 
     kinds = ["cover", "prose", "recommendation", "back"]
-    index = SimpleNamespace(passages=[SimpleNamespace(kind=k) for k in kinds], ranges={"one.md": (0, 4, 0, 4)})
+    index = SimpleNamespace(passages=[SimpleNamespace(kind=k) for k in kinds])
     ranked = [(0, 1.2), (1, 1.0), (3, 0.9), (2, 0.5)]
     out = _matter_last(index, ranked)
     assert [p for p, _ in out] == [1, 2, 0, 3]
