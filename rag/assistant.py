@@ -251,15 +251,19 @@ class Assistant:
             grounder = self.grounder()
         encoder = self.query_encoder() if mode != "bm25" else None
         from .abstain import CHECK_PASSAGES, unstated
+        from .expand import sense_groups
 
+        # What an English question's words bring in: once, for the search and for the matched terms.
+        senses = sense_groups(q.text, index.term_pairs)
         # The not-found check reads the best few passages even when fewer are asked for.
-        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion, synonyms=synonyms)
+        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion,
+                      synonyms=synonyms, senses=senses)
         grounding = grounder(q.text, q.lang)
         reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about, grounding.documents)
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
         hits = hits[:k]
-        found = bridges(q.text, index.term_pairs)
+        found = bridges(q.text, index.term_pairs, senses)
         terms = tuple(tuple(matched_terms(h.passage.text, h.passage.start, found)) for h in hits)
         titles = self.titles()
         return Answer(

@@ -318,7 +318,7 @@ def metonyms(question: str, vocabulary) -> list[str]:
 
 
 def search(index: Index, question: str, k: int, mode: str, encoder=None, *, bridge: bool = True,
-           fusion: str = "score", synonyms: bool | None = None) -> list[Hit]:
+           fusion: str = "score", synonyms: bool | None = None, senses: list | None = None) -> list[Hit]:
     """The k best passages for a prepared question text; `encoder` is needed unless mode is bm25.
 
     `bridge=False` turns off the bridge terms of English questions (`dense_query`),
@@ -332,7 +332,10 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     English MRR 0.841 -> 0.842, lockbox A English R@5 0.734 -> 0.747, MRR 0.645 -> 0.655). In one
     report they cost an English question's R@5 on lockbox half B (README, "Choices"), so a single
     report, and a one-document scope, rank without them. True forces them (rag.evaluate's
-    "-synonyms" row measures them on a single report); False turns them off."""
+    "-synonyms" row measures them on a single report); False turns them off.
+
+    `senses` is `rag.expand.sense_groups(question, index.term_pairs)` when the caller has it already
+    (`rag.assistant` computes it once per question, for the search and the matched terms)."""
     config.check_k(k)
     config.check_mode(mode)
     from .expand import expand_query, sense_groups
@@ -341,7 +344,8 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     sentences: dict[int, tuple[tuple[int, int], ...]] = {}  # rank_sentences, once per passage
 
     depth = max(CANDIDATES, k)
-    senses = sense_groups(question, index.term_pairs)
+    if senses is None:
+        senses = sense_groups(question, index.term_pairs)
     tokens = expand_query(question, index.term_pairs, groups=senses)
     groups = [g.terms for g in senses]
     terms = [t for g in senses for t in g.terms]
