@@ -323,6 +323,17 @@ class Assistant:
     def passages(self) -> list[Passage]:
         return self.index().passages
 
+    def passage(self, passage_id: str) -> Passage | None:
+        """The passage of this id in the current index (a newer Milvus version when another writer
+        updated it, as `ask` sees), or None when it holds none."""
+        index = self.index()
+        try:
+            return index.passages[index.position(passage_id)]
+        except (KeyError, ValueError, IndexError):
+            return None
+
     def show(self, citation: str, context_lines: int = 2) -> Context:
         """A cited passage (by id or `source:line`) with the lines around it."""
-        return resolve(citation, self.documents(), self.index().passages, context_lines)
+        index = self.index()  # first: a new version re-reads the documents
+        found = self.passage(citation.strip())
+        return resolve(citation, self.documents(), [found] if found is not None else index.passages, context_lines)

@@ -39,16 +39,23 @@ def hit_to_dict(hit: Hit, title: str | None = None) -> dict:
     none), the highlighted sentence, and `hidden`: the absolute spans of the text that are link
     targets or citation markers (`rag.markup.hidden_spans`), which a display may fold away; `text`
     itself is always exactly the cited characters of the file."""
-    from .markup import hidden_spans
-
     p = hit.passage
     out = {"rank": hit.rank, "score": round(hit.score, 6), **passage_to_dict(p), "title": title if title is not None else Path(p.source).name}
-    out["hidden"] = [[p.start + s, p.start + e] for s, e in hidden_spans(p.text)]
+    out["hidden"] = hidden_at(p.text, p.start)
     out.update(page_fields(p))
     if hit.highlight:
         s, e = hit.highlight
         out["highlight"] = {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}
     return out
+
+
+def hidden_at(text: str, start: int = 0) -> list[list[int]]:
+    """The link targets and citation markers of a piece of a file (its text and absolute start) that
+    a display folds (`rag.markup.hidden_spans`), as absolute `[start, end]` offsets: the `hidden`
+    fields of the JSON."""
+    from .markup import hidden_spans
+
+    return [[start + s, start + e] for s, e in hidden_spans(text)]
 
 
 #: A citation marker's label shown as itself when it is a short name (`sina`, `news.cn`), else the link's host.
@@ -135,6 +142,27 @@ class Context:
     after: str
     section: tuple[str, ...]
     passage_ids: tuple[str, ...]
+
+
+def context_to_dict(ctx: Context) -> dict:
+    """The JSON of a cited span's context (`GET /passages/…`): `before` and `after`, the file's
+    exact text, and what a display folds in each of the three pieces, as in a hit's `hidden`:
+    `hidden` (the cited text), `before_hidden`, `after_hidden` (absolute offsets; `before` starts
+    at `start - len(before)`, `after` at `end`)."""
+    return {
+        "before": ctx.before,
+        "after": ctx.after,
+        "hidden": hidden_at(ctx.text, ctx.start),
+        "before_hidden": hidden_at(ctx.before, ctx.start - len(ctx.before)),
+        "after_hidden": hidden_at(ctx.after, ctx.end),
+    }
+
+
+def shown_context(ctx: Context) -> tuple[str, str, str]:
+    """(before, text, after) of a context as a reader is shown them (`shown_text` of each piece:
+    link targets and citation markers folded, as in a hit): what `rag show` prints."""
+    return (shown_text(ctx.before, ctx.start - len(ctx.before)), shown_text(ctx.text, ctx.start),
+            shown_text(ctx.after, ctx.end))
 
 
 def _within(doc: Document, start: int, end: int, lines: int) -> tuple[str, str]:

@@ -242,7 +242,9 @@ def show(
     model: Optional[str] = ModelOpt,
     store: Optional[str] = StoreOpt,
 ) -> None:
-    """Print a cited passage with the text around it."""
+    """Print a cited passage with the text around it (link addresses and citation markers folded, as in rag ask)."""
+    from .cite import shown_context
+
     if context < 0:
         raise RagError("--context must be 0 or more lines")
     ctx = _assistant(corpus, index_dir, model, store).show(citation, context_lines=context)
@@ -253,7 +255,8 @@ def show(
     if ctx.passage_ids:
         typer.echo(("passage " if len(ctx.passage_ids) == 1 else "passages ") + ", ".join(ctx.passage_ids))
     typer.echo("")
-    body = ctx.before + (typer.style(ctx.text, bold=True) if color else f"【{ctx.text}】") + ctx.after
+    before, text, after = shown_context(ctx)
+    body = before + (typer.style(text, bold=True) if color else f"【{text}】") + after
     typer.echo(body.rstrip("\r\n"))
 
 

@@ -114,6 +114,32 @@ def test_show_prints_a_passage_with_context(env, real_assistant):
     assert r2.returncode == 0 and p.id in r2.stdout
 
 
+def test_show_folds_links_as_ask_does_in_the_passage_and_its_context(tmp_path, monkeypatch):
+    """`rag show` prints what `rag ask` prints of a passage (`rag.cite.shown_text`): link words and
+    [source] names, no addresses; its citation line keeps the file's lines and offsets."""
+    from typer.testing import CliRunner
+
+    from rag import cli
+    from rag.assistant import Assistant
+
+    from .conftest import HashEncoder, linked_corpus
+
+    corpus = linked_corpus(tmp_path)
+    assistant = Assistant(corpus_dir=corpus, index_dir=tmp_path / "i", encoder=HashEncoder(), on_notice=lambda m: None)
+    monkeypatch.setattr(cli, "_assistant", lambda *a, **kw: assistant)
+    linked, climate = assistant.passages()[0], assistant.passages()[-1]
+    assert "](https://" in linked.text
+    for args in ([linked.id], [f"{linked.source}:{linked.line_start}"], [climate.id, "-C", "4"]):
+        r = CliRunner().invoke(cli.app, ["show", *args])
+        assert r.exit_code == 0, r.output
+        assert "今年以来，据新华社报道，东盟经济增长强劲，区域贸易持续扩大[sina]。" in r.output, args
+        assert "各国认为<script>alert(1)</script>开放合作是东盟经济增长的关键[163][ft.com]。" in r.output, args
+        assert "https://" not in r.output and "](" not in r.output, args
+    r = CliRunner().invoke(cli.app, ["show", linked.id])
+    assert r.output.splitlines()[0] == f"{linked.source}:L{linked.line_start}-{linked.line_end}  (chars {linked.start}-{linked.end})"
+    assert "【今年以来，据新华社报道，" in r.output  # the cited passage is still marked
+
+
 # A corrupt index rebuilt by `rag ask` with a notice: tests/test_faults.py (every file of an index:
 # tests/test_index.py), on a small corpus, as here: each real build of the report costs ~40 s of CPU.
 def test_index_command_reports_what_it_built(real_env, tmp_path):
