@@ -12,7 +12,7 @@ from . import config
 from .chunking import ChunkSettings, Passage
 from .cite import Context, hit_to_dict, resolve
 from .corpus import Document, load_corpus
-from .errors import IndexCorruptError, IndexMissingError
+from .errors import IndexCorruptError, IndexMissingError, IndexWriteError
 from .catalog import DocumentStatus
 from .index import FaissStore, Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
 from .matching import MatchedTerm, bridges, matched_terms
@@ -137,10 +137,18 @@ class Assistant:
             store = self.milvus_store() if self.store == "milvus" else None
             # Moving to Milvus: files the local FAISS index holds are copied, not embedded again.
             donor = FaissStore(self.index_dir, self.model) if store is not None else None
-            path, self.last_update = update_index(
-                self.documents(), self.index_dir, self.model, lambda: self.encoder or load_passage_encoder(self.model),
-                self.chunking, progress, self.index_type, self.dependencies(), force, store=store, donor=donor,
-            )
+            try:
+                path, self.last_update = update_index(
+                    self.documents(), self.index_dir, self.model, lambda: self.encoder or load_passage_encoder(self.model),
+                    self.chunking, progress, self.index_type, self.dependencies(), force, store=store, donor=donor,
+                )
+            except OSError as exc:
+                if isinstance(exc, (ConnectionError, TimeoutError)):  # a store that does not answer: not the folder
+                    raise
+                raise IndexWriteError(
+                    f"cannot write the index under {self.index_dir}: {exc.strerror or exc}"
+                    f"{f' ({exc.filename})' if exc.filename else ''}; choose another folder with --index-dir or RAG_INDEX_DIR"
+                ) from None
             self._index = load_index(path) if store is None else self._milvus_index()
             return self._index.manifest
 

@@ -173,6 +173,17 @@ def _within(doc: Document, start: int, end: int, lines: int) -> tuple[str, str]:
     return doc.text[a:start], doc.text[end:b]
 
 
+def _unknown_file(source: str, by_source: dict[str, Document]) -> CitationError:
+    """A citation of a file the corpus does not hold: the closest few names, not all (a library has many)."""
+    import difflib
+
+    names = {Path(s).name: s for s in by_source}
+    close = difflib.get_close_matches(source, sorted(by_source), n=3, cutoff=0.6)
+    close += [names[n] for n in difflib.get_close_matches(Path(source).name, sorted(names), n=3, cutoff=0.6) if names[n] not in close]
+    hint = f"; did you mean {', '.join(close[:3])}?" if close else ""
+    return CitationError(f"{source!r} is not a file of the corpus{hint} (list them with: rag docs)")
+
+
 def resolve(spec: str, docs: list[Document], passages: list[Passage], context_lines: int = 2) -> Context:
     """A passage id (`corpus/x.txt#12`) or a line reference (`corpus/x.txt:40`, `…:L40-42`), with context.
 
@@ -186,6 +197,11 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
             before, after = _within(doc, p.start, p.end, context_lines)
             return Context(doc, p.start, p.end, p.line_start, p.line_end, before, p.text, after, p.section, (p.id,))
     m = _LINE_REF.match(spec)
+    if not m and "#" in spec:  # a passage id the index does not hold
+        source = spec.rpartition("#")[0]
+        if source not in by_source:
+            raise _unknown_file(source, by_source)
+        raise CitationError(f"no passage {spec!r} in the index: {source} has passages #1 to #{sum(p.source == source for p in passages)}")
     if not m:
         raise CitationError(f"{spec!r} is neither a passage id (corpus/<file>#N) nor a line reference (corpus/<file>:L40)")
     source = m.group("source")
@@ -197,7 +213,7 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
         names = {Path(s).name: d for s, d in by_source.items()}
         doc = names.get(normal) if "/" not in normal else None
     if doc is None:
-        raise CitationError(f"{source!r} is not a file of the corpus; known: {', '.join(sorted(by_source))}")
+        raise _unknown_file(source, by_source)
     a = int(m.group("a"))
     b = int(m.group("b") or a)
     n_lines = len(doc.line_starts)

@@ -91,6 +91,62 @@ def test_bad_input_gets_one_line_and_non_zero_exit(env, args, message):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("ask", "东盟", "--k", "abc"), "Invalid value for '--k'"),
+        (("ask", "东盟", "--k"), "requires an argument"),
+        (("ask", "东盟", "--no-such-option"), "No such option"),
+        (("no-such-command",), "No such command"),
+        (("show",), "Missing argument"),
+        (("serve", "--port", "eighty"), "Invalid value for '--port'"),
+    ],
+)
+def test_usage_errors_get_one_line_and_exit_2(args, message):
+    """Typer's own copy of click raises usage errors that are not click's ClickException: each is
+    still one line naming the command's --help, never a traceback (no index or model is needed)."""
+    r = rag(*args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and message in r.stderr and "--help" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_help_names_the_environment_variables_and_defaults():
+    """Square brackets in option help are rich markup to typer and vanished from --help."""
+    from typer.testing import CliRunner
+
+    from rag import cli
+
+    def shown(command: str) -> str:  # the help's words, without the boxes and line breaks around them
+        return " ".join(re.sub(r"[│╭╮╰╯─]", " ", CliRunner().invoke(cli.app, [command, "--help"]).output).split())
+
+    for command in ("ask", "index", "show", "docs", "serve", "eval"):
+        out = shown(command)
+        for words in ("env RAG_CORPUS_DIR; default: the project's corpus/", "env RAG_INDEX_DIR", "env RAG_MODEL", "env RAG_STORE"):
+            assert words in out, (command, words)
+    assert "default: the project's eval/gold_*.jsonl" in shown("eval")
+
+
+def test_an_index_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
+    from rag import cli
+    from rag.assistant import Assistant
+    from rag.errors import IndexWriteError
+
+    from .conftest import HashEncoder, linked_corpus
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    assistant = Assistant(corpus_dir=linked_corpus(tmp_path), index_dir=blocker / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
+    with pytest.raises(IndexWriteError, match="cannot write the index under .*a-file/idx: Not a directory.*--index-dir"):
+        assistant.index()
+    monkeypatch.setattr(cli, "_assistant", lambda *a, **kw: assistant)
+    monkeypatch.setattr("sys.argv", ["rag", "ask", "东盟"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error: cannot write the index under") and len(err.strip().splitlines()) == 1
+
+
 def test_unknown_model_is_a_clear_error(env, tmp_path):
     r = rag("ask", "东盟", "--model", str(tmp_path / "no-such-model"), "--index-dir", str(tmp_path), env_extra=env)
     assert r.returncode != 0 and "cannot load model" in r.stderr and "Traceback" not in r.stderr

@@ -40,7 +40,8 @@ CHROMIUM_ARGS = [
 EN = "What does the report say about the Code of Conduct in the South China Sea?"
 ZH = "东盟的中心地位是什么？"
 NOT_FOUND = "报告如何评价中美元首在旧金山的会晤？"
-XSS = ["<img src=x onerror=alert(1)>", '"><script>alert(1)</script>', "</title><svg onload=alert(1)>"]
+XSS = ["<img src=x onerror=alert(1)>", '"><script>alert(1)</script>', "</title><svg onload=alert(1)>",
+       "**东盟** [点我](javascript:alert(1)) `code` <b>粗</b>"]
 K = 5
 
 
@@ -337,6 +338,7 @@ def test_markup_in_a_question_is_shown_as_typed_everywhere(page, server, typed):
     page.wait_for_selector("#results li.hit")
     assert page.input_value("#q") == typed
     assert page.text_content("#asked") == typed
+    assert page.locator("#asked *").count() == 0  # no element made of it: not HTML, not Markdown
     assert typed in page.title()
     assert page.evaluate("new URLSearchParams(location.search).get('q')") == typed
     assert page.locator("script").count() == 1  # only app.js
