@@ -126,14 +126,20 @@ def test_same_answers_on_both_stores_and_from_a_worker_with_only_the_uri(two_doc
     assert list(worker.passages()) == list(faiss_a.passages())
 
 
-def test_an_update_by_another_writer_is_seen_at_the_next_question(tmp_path):
+def writer_and_worker(tmp_path: Path) -> tuple[Path, Assistant, Assistant]:
+    """A corpus folder holding the report, a writer that has indexed it into Milvus Lite, and a
+    worker on the same collection (its own empty index folder, no auto-build)."""
     uri = str(tmp_path / "lite" / "milvus.db")
     corpus = tmp_path / "shared" / "corpus"
     corpus.mkdir(parents=True)
     shutil.copy(REPORT, corpus / REPORT.name)
     writer = hash_assistant(corpus, tmp_path / "w", store="milvus", milvus_uri=uri)
     writer.index()
-    worker = hash_assistant(corpus, tmp_path / "r", store="milvus", milvus_uri=uri, auto_build=False)
+    return corpus, writer, hash_assistant(corpus, tmp_path / "r", store="milvus", milvus_uri=uri, auto_build=False)
+
+
+def test_an_update_by_another_writer_is_seen_at_the_next_question(tmp_path):
+    corpus, writer, worker = writer_and_worker(tmp_path)
     assert all(h.passage.source != "corpus/sea-digital.md" for h in worker.ask("东南亚数字经济 移动支付", k=10, mode="bm25").hits)
     (corpus / "sea-digital.md").write_text(OTHER, encoding="utf-8")
     writer.build()
@@ -149,13 +155,7 @@ def test_a_running_server_serves_passages_and_health_of_the_newest_version(tmp_p
 
     from rag.server import create_app
 
-    uri = str(tmp_path / "lite" / "milvus.db")
-    corpus = tmp_path / "shared" / "corpus"
-    corpus.mkdir(parents=True)
-    shutil.copy(REPORT, corpus / REPORT.name)
-    writer = hash_assistant(corpus, tmp_path / "w", store="milvus", milvus_uri=uri)
-    writer.index()
-    worker = hash_assistant(corpus, tmp_path / "r", store="milvus", milvus_uri=uri, auto_build=False)
+    corpus, writer, worker = writer_and_worker(tmp_path)
     client = TestClient(create_app(worker, workers=1, warm_up=False, api_key=""))
     url = "/passages/corpus/sea-digital.md%231"
     assert client.get(url).status_code == 404
