@@ -343,8 +343,8 @@ def docs(
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
-    workers: int = typer.Option(4, "--workers", help="Questions answered at once (threads)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port (0: any free one)."),
+    workers: int = typer.Option(4, "--workers", min=1, help="Questions answered at once (threads)."),
     cors: Optional[str] = typer.Option(None, "--cors", help="One other origin allowed to call the API from a browser (none by default)."),
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,

@@ -359,9 +359,35 @@ def serve(
         else:
             print(f"warning: serving on {host}, reachable from other machines, with no authentication (set RAG_API_KEY)",
                   file=sys.stderr)
-    app = create_app(assistant, workers=workers, cors=cors)
+    sock = listen(host, port)  # before loading anything: a busy port or a bad address fails at once
+    try:
+        app = create_app(assistant, workers=workers, cors=cors)
+    except BaseException:
+        sock.close()
+        raise
     m = assistant.index().manifest
     shown = f"[{host}]" if ":" in host else host
+    port = sock.getsockname()[1]
     print(f"rag: {len(assistant.passages())} passages, model {m.model}; open http://{shown}:{port}/ (API docs at /docs)",
           file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("RAG_LOG_LEVEL", "warning"), access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("RAG_LOG_LEVEL", "warning"), access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listen(host: str, port: int):
+    """A TCP socket bound to (host, port), for uvicorn to serve on; InvalidArgumentError (one line)
+    when the address is unknown, the port is out of range or taken, or binding is not allowed."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, OverflowError, UnicodeError) as exc:
+        raise InvalidArgumentError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        raise InvalidArgumentError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    return sock

@@ -331,6 +331,31 @@ def test_rag_serve_with_a_missing_corpus_fails_in_one_line():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "rag", "serve", "--corpus", "/nonexistent/corpus", "--port", "1"],
+    r = subprocess.run([sys.executable, "-m", "rag", "serve", "--corpus", "/nonexistent/corpus", "--port", "0"],
                        capture_output=True, text=True, cwd=ROOT, env=dict(os.environ), timeout=120)
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--port", "{busy}"), "cannot listen on 127.0.0.1:{busy}: Address already in use"),
+    (("--host", "no-such-host.invalid", "--port", "0"), "cannot listen on no-such-host.invalid:0"),
+    (("--port", "70000"), "Invalid value for '--port'"),
+    (("--workers", "0"), "Invalid value for '--workers'"),
+])
+def test_rag_serve_on_a_busy_port_or_a_bad_address_fails_in_one_line_before_loading(args, message):
+    """The port is bound before the index and model load (here: a corpus that does not exist is
+    never reached), and what uvicorn would report in a traceback or after the start line is one line."""
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        args = [a.replace("{busy}", port) for a in args]
+        r = subprocess.run([sys.executable, "-m", "rag", "serve", "--corpus", "/nonexistent/corpus", *args],
+                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "RAG_API_KEY": ""}, timeout=120)
+    lines = [line for line in r.stderr.splitlines() if not line.startswith("warning: serving on")]
+    assert r.returncode == 2 and len(lines) == 1 and message.replace("{busy}", port) in lines[0], r.stderr
+    assert "does not exist" not in r.stderr and "Traceback" not in r.stderr
