@@ -217,6 +217,8 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
     a = int(m.group("a"))
     b = int(m.group("b") or a)
     n_lines = len(doc.line_starts)
+    if a > b:
+        raise CitationError(f"{spec!r} ends before it starts: write the first line first (…:L{b}-{a})")
     if not (1 <= a <= b <= n_lines):
         raise CitationError(f"{doc.source} has lines 1-{n_lines}; {spec!r} is outside them")
     start = doc.line_starts[a - 1]

@@ -48,6 +48,8 @@ def test_an_unknown_passage_or_file_names_what_is_there_not_every_file(corpus):
         resolve("corpus/hidden.md#9", corpus, passages)
     with pytest.raises(CitationError, match=r"'corpus/hiden.md' is not a file of the corpus; did you mean corpus/hidden.md"):
         resolve("corpus/hiden.md:1", corpus, [])
+    with pytest.raises(CitationError, match=r"'corpus/hidden.md:L3-1' ends before it starts: write the first line first \(…:L1-3\)"):
+        resolve("corpus/hidden.md:L3-1", corpus, [])
     with pytest.raises(CitationError, match=r"'corpus/nothing-like-it.txt' is not a file of the corpus \(list them with: rag docs\)$"):
         resolve("corpus/nothing-like-it.txt#3", corpus, [])
 
