@@ -12,7 +12,7 @@ from . import config
 from .chunking import ChunkSettings, Passage
 from .cite import Context, hit_to_dict, resolve
 from .corpus import Document, load_corpus
-from .errors import IndexCorruptError, IndexMissingError
+from .errors import IndexCorruptError, IndexMissingError, IndexWriteError
 from .catalog import DocumentStatus
 from .index import FaissStore, Index, Manifest, current_version, dependencies, load_index, read_manifest, stale_reason, update_index
 from .matching import MatchedTerm, bridges, matched_terms
@@ -137,10 +137,18 @@ class Assistant:
             store = self.milvus_store() if self.store == "milvus" else None
             # Moving to Milvus: files the local FAISS index holds are copied, not embedded again.
             donor = FaissStore(self.index_dir, self.model) if store is not None else None
-            path, self.last_update = update_index(
-                self.documents(), self.index_dir, self.model, lambda: self.encoder or load_passage_encoder(self.model),
-                self.chunking, progress, self.index_type, self.dependencies(), force, store=store, donor=donor,
-            )
+            try:
+                path, self.last_update = update_index(
+                    self.documents(), self.index_dir, self.model, lambda: self.encoder or load_passage_encoder(self.model),
+                    self.chunking, progress, self.index_type, self.dependencies(), force, store=store, donor=donor,
+                )
+            except OSError as exc:
+                if isinstance(exc, (ConnectionError, TimeoutError)):  # a store that does not answer: not the folder
+                    raise
+                raise IndexWriteError(
+                    f"cannot write the index under {self.index_dir}: {exc.strerror or exc}"
+                    f"{f' ({exc.filename})' if exc.filename else ''}; choose another folder with --index-dir or RAG_INDEX_DIR"
+                ) from None
             self._index = load_index(path) if store is None else self._milvus_index()
             return self._index.manifest
 
@@ -251,16 +259,20 @@ class Assistant:
             grounder = self.grounder()
         encoder = self.query_encoder() if mode != "bm25" else None
         from .abstain import CHECK_PASSAGES, unstated
+        from .expand import sense_groups
 
+        # What an English question's words bring in: once, for the search and for the matched terms.
+        senses = sense_groups(q.text, index.term_pairs)
         # The not-found check reads the best few passages even when fewer are asked for.
-        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion, synonyms=synonyms,
+        hits = search(index, q.text, max(k, CHECK_PASSAGES), mode, encoder, bridge=bridge, fusion=fusion,
+                      synonyms=synonyms, senses=senses,
                       dated=grounder.dated(q.text))
         grounding = grounder(q.text, q.lang)
         reason = grounding.reason or unstated(q.text, q.lang, hits, grounding.about, grounding.documents, grounding.events)
         if reason is None and not hits:
             reason = "no passage shares a word or meaning with the question"
         hits = hits[:k]
-        found = bridges(q.text, index.term_pairs)
+        found = bridges(q.text, index.term_pairs, senses)
         terms = tuple(tuple(matched_terms(h.passage.text, h.passage.start, found)) for h in hits)
         titles = self.titles()
         return Answer(
@@ -320,6 +332,17 @@ class Assistant:
     def passages(self) -> list[Passage]:
         return self.index().passages
 
+    def passage(self, passage_id: str) -> Passage | None:
+        """The passage of this id in the current index (a newer Milvus version when another writer
+        updated it, as `ask` sees), or None when it holds none."""
+        index = self.index()
+        try:
+            return index.passages[index.position(passage_id)]
+        except (KeyError, ValueError, IndexError):
+            return None
+
     def show(self, citation: str, context_lines: int = 2) -> Context:
         """A cited passage (by id or `source:line`) with the lines around it."""
-        return resolve(citation, self.documents(), self.index().passages, context_lines)
+        index = self.index()  # first: a new version re-reads the documents
+        found = self.passage(citation.strip())
+        return resolve(citation, self.documents(), [found] if found is not None else index.passages, context_lines)

@@ -39,16 +39,23 @@ def hit_to_dict(hit: Hit, title: str | None = None) -> dict:
     none), the highlighted sentence, and `hidden`: the absolute spans of the text that are link
     targets or citation markers (`rag.markup.hidden_spans`), which a display may fold away; `text`
     itself is always exactly the cited characters of the file."""
-    from .markup import hidden_spans
-
     p = hit.passage
     out = {"rank": hit.rank, "score": round(hit.score, 6), **passage_to_dict(p), "title": title if title is not None else Path(p.source).name}
-    out["hidden"] = [[p.start + s, p.start + e] for s, e in hidden_spans(p.text)]
+    out["hidden"] = hidden_at(p.text, p.start)
     out.update(page_fields(p))
     if hit.highlight:
         s, e = hit.highlight
         out["highlight"] = {"start": s, "end": e, "text": p.text[s - p.start : e - p.start]}
     return out
+
+
+def hidden_at(text: str, start: int = 0) -> list[list[int]]:
+    """The link targets and citation markers of a piece of a file (its text and absolute start) that
+    a display folds (`rag.markup.hidden_spans`), as absolute `[start, end]` offsets: the `hidden`
+    fields of the JSON."""
+    from .markup import hidden_spans
+
+    return [[start + s, start + e] for s, e in hidden_spans(text)]
 
 
 #: A citation marker's label shown as itself when it is a short name (`sina`, `news.cn`), else the link's host.
@@ -137,12 +144,44 @@ class Context:
     passage_ids: tuple[str, ...]
 
 
+def context_to_dict(ctx: Context) -> dict:
+    """The JSON of a cited span's context (`GET /passages/…`): `before` and `after`, the file's
+    exact text, and what a display folds in each of the three pieces, as in a hit's `hidden`:
+    `hidden` (the cited text), `before_hidden`, `after_hidden` (absolute offsets; `before` starts
+    at `start - len(before)`, `after` at `end`)."""
+    return {
+        "before": ctx.before,
+        "after": ctx.after,
+        "hidden": hidden_at(ctx.text, ctx.start),
+        "before_hidden": hidden_at(ctx.before, ctx.start - len(ctx.before)),
+        "after_hidden": hidden_at(ctx.after, ctx.end),
+    }
+
+
+def shown_context(ctx: Context) -> tuple[str, str, str]:
+    """(before, text, after) of a context as a reader is shown them (`shown_text` of each piece:
+    link targets and citation markers folded, as in a hit): what `rag show` prints."""
+    return (shown_text(ctx.before, ctx.start - len(ctx.before)), shown_text(ctx.text, ctx.start),
+            shown_text(ctx.after, ctx.end))
+
+
 def _within(doc: Document, start: int, end: int, lines: int) -> tuple[str, str]:
     first = max(1, doc.line_of(start) - lines)
     last_line = doc.line_of(max(start, end - 1)) + lines
     a = doc.line_starts[first - 1]
     b = doc.line_starts[last_line] if last_line < len(doc.line_starts) else len(doc.text)
     return doc.text[a:start], doc.text[end:b]
+
+
+def _unknown_file(source: str, by_source: dict[str, Document]) -> CitationError:
+    """A citation of a file the corpus does not hold: the closest few names, not all (a library has many)."""
+    import difflib
+
+    names = {Path(s).name: s for s in by_source}
+    close = difflib.get_close_matches(source, sorted(by_source), n=3, cutoff=0.6)
+    close += [names[n] for n in difflib.get_close_matches(Path(source).name, sorted(names), n=3, cutoff=0.6) if names[n] not in close]
+    hint = f"; did you mean {', '.join(close[:3])}?" if close else ""
+    return CitationError(f"{source!r} is not a file of the corpus{hint} (list them with: rag docs)")
 
 
 def resolve(spec: str, docs: list[Document], passages: list[Passage], context_lines: int = 2) -> Context:
@@ -158,6 +197,11 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
             before, after = _within(doc, p.start, p.end, context_lines)
             return Context(doc, p.start, p.end, p.line_start, p.line_end, before, p.text, after, p.section, (p.id,))
     m = _LINE_REF.match(spec)
+    if not m and "#" in spec:  # a passage id the index does not hold
+        source = spec.rpartition("#")[0]
+        if source not in by_source:
+            raise _unknown_file(source, by_source)
+        raise CitationError(f"no passage {spec!r} in the index: {source} has passages #1 to #{sum(p.source == source for p in passages)}")
     if not m:
         raise CitationError(f"{spec!r} is neither a passage id (corpus/<file>#N) nor a line reference (corpus/<file>:L40)")
     source = m.group("source")
@@ -169,10 +213,12 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
         names = {Path(s).name: d for s, d in by_source.items()}
         doc = names.get(normal) if "/" not in normal else None
     if doc is None:
-        raise CitationError(f"{source!r} is not a file of the corpus; known: {', '.join(sorted(by_source))}")
+        raise _unknown_file(source, by_source)
     a = int(m.group("a"))
     b = int(m.group("b") or a)
     n_lines = len(doc.line_starts)
+    if a > b:
+        raise CitationError(f"{spec!r} ends before it starts: write the first line first (…:L{b}-{a})")
     if not (1 <= a <= b <= n_lines):
         raise CitationError(f"{doc.source} has lines 1-{n_lines}; {spec!r} is outside them")
     start = doc.line_starts[a - 1]

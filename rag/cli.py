@@ -18,16 +18,16 @@ app = typer.Typer(
     help="Ask the CISS 2022 report 《亚太命运共同体展望》 in Chinese or English; get cited passages.",
 )
 
-CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder [env RAG_CORPUS_DIR; default: the project's corpus/].")
-IndexOpt = typer.Option(None, "--index-dir", help="Index folder [env RAG_INDEX_DIR; default: the project's indexes/].")
+CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder (env RAG_CORPUS_DIR; default: the project's corpus/).")
+IndexOpt = typer.Option(None, "--index-dir", help="Index folder (env RAG_INDEX_DIR; default: the project's indexes/).")
 DocOpt = typer.Option(
     None, "--doc", help="Ask only this document: a file name, a glob or a title (repeatable); see: rag docs."
 )
 ModelOpt = typer.Option(
-    None, "--model", help=f"sentence-transformers model name or path [env RAG_MODEL; default: {config.DEFAULT_MODEL}]."
+    None, "--model", help=f"sentence-transformers model name or path (env RAG_MODEL; default: {config.DEFAULT_MODEL})."
 )
 StoreOpt = typer.Option(
-    None, "--store", help="Where the index lives: faiss (local disk) or milvus (RAG_MILVUS_URI) [env RAG_STORE; default: faiss]."
+    None, "--store", help="Where the index lives: faiss (local disk) or milvus (at RAG_MILVUS_URI); env RAG_STORE, default: faiss."
 )
 
 
@@ -152,7 +152,7 @@ def index(
 @app.command()
 def add(
     file: Path = typer.Argument(..., help="A .pdf, .docx, .md or .txt file to add to the corpus."),
-    name: Optional[str] = typer.Option(None, "--name", help="File name in the corpus, without suffix [default: the file's own]."),
+    name: Optional[str] = typer.Option(None, "--name", help="File name in the corpus, without suffix (default: the file's own)."),
     force: bool = typer.Option(False, "--force", help="Replace a corpus file of the same name."),
     corpus: Optional[Path] = CorpusOpt,
 ) -> None:
@@ -242,7 +242,9 @@ def show(
     model: Optional[str] = ModelOpt,
     store: Optional[str] = StoreOpt,
 ) -> None:
-    """Print a cited passage with the text around it."""
+    """Print a cited passage with the text around it (link addresses and citation markers folded, as in rag ask)."""
+    from .cite import shown_context
+
     if context < 0:
         raise RagError("--context must be 0 or more lines")
     ctx = _assistant(corpus, index_dir, model, store).show(citation, context_lines=context)
@@ -253,13 +255,14 @@ def show(
     if ctx.passage_ids:
         typer.echo(("passage " if len(ctx.passage_ids) == 1 else "passages ") + ", ".join(ctx.passage_ids))
     typer.echo("")
-    body = ctx.before + (typer.style(ctx.text, bold=True) if color else f"【{ctx.text}】") + ctx.after
+    before, text, after = shown_context(ctx)
+    body = before + (typer.style(text, bold=True) if color else f"【{text}】") + after
     typer.echo(body.rstrip("\r\n"))
 
 
 @app.command("eval")
 def eval_(
-    gold: Optional[list[Path]] = typer.Argument(None, help="Gold JSONL files [default: the project's eval/gold_*.jsonl]."),
+    gold: Optional[list[Path]] = typer.Argument(None, help="Gold JSONL files (default: the project's eval/gold_*.jsonl)."),
     k: int = typer.Option(10, "--k", "-k", help="Passages retrieved per question."),
     mode: str = typer.Option(config.DEFAULT_MODE, "--mode", help="Mode to evaluate (without --compare)."),
     compare: bool = typer.Option(False, "--compare", help="Evaluate every mode side by side."),
@@ -340,16 +343,18 @@ def docs(
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
-    workers: int = typer.Option(4, "--workers", help="Questions answered at once (threads)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port (0: any free one)."),
+    workers: int = typer.Option(4, "--workers", min=1, help="Questions answered at once (threads)."),
     cors: Optional[str] = typer.Option(None, "--cors", help="One other origin allowed to call the API from a browser (none by default)."),
     corpus: Optional[Path] = CorpusOpt,
     index_dir: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     store: Optional[str] = StoreOpt,
 ) -> None:
-    """Serve the web page at / and the HTTP API (POST /ask, POST /ask/batch, GET /passages/…, GET /documents,
-    GET /healthz; docs at /docs). RAG_API_KEY, when set, is required as a bearer token."""
+    """Serve the web page at / and the HTTP API (docs at /docs).
+
+    POST /ask, POST /ask/batch, GET /passages/…, GET /documents, GET /healthz; RAG_API_KEY, if set, is required.
+    """
     try:
         from .server import serve as run_server
     except ImportError as exc:
@@ -374,10 +379,20 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:  # usage errors: click's, or typer's own copy of click (typer >= 0.2x)
+        if _is_usage_error(exc):
+            ctx = getattr(exc, "ctx", None)
+            where = f"; see: {ctx.command_path if ctx is not None else 'rag'} --help"
+            typer.echo(f"error: {exc.format_message().rstrip('.')}{where}", err=True)
             sys.exit(exc.exit_code)
         raise
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A ClickException (a bad option, a missing argument, an unknown command): click's, or the one
+    typer vendors (`typer._click`), which does not derive from click's."""
+    import click
+
+    if isinstance(exc, click.ClickException):
+        return True
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__) and isinstance(getattr(exc, "exit_code", None), int)

@@ -29,6 +29,11 @@ class IndexCorruptError(RagError):
     """An index file is truncated, garbled or disagrees with its manifest."""
 
 
+class IndexWriteError(RagError):
+    """The index folder cannot be created or written (a path through a file, no permission, a
+    read-only or full disk)."""
+
+
 class CitationError(RagError):
     """A citation does not name a passage or line of the corpus."""
 

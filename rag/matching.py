@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .dictionary import dictionary_word as _dict_word
 from .dictionary import english_dictionary
 from .dictionary import senses as _senses
-from .expand import expand_query, sense_groups
+from .expand import SenseGroup, expand_query, sense_groups
 from .tokens import english_key as _en_key
 from .text import has_cjk
 from .tokens import tokenize
@@ -71,12 +71,16 @@ def _used(term: str, added: set[str]) -> bool:
     return bool(toks) and all(t in added for t in toks)
 
 
-def bridges(question: str, term_pairs: dict[str, set[str]]) -> list[Bridge]:
-    """The (English span, Chinese term) pairs the lexical expansion of `question` used, in question order."""
+def bridges(question: str, term_pairs: dict[str, set[str]], groups: list[SenseGroup] | None = None) -> list[Bridge]:
+    """The (English span, Chinese term) pairs the lexical expansion of `question` used, in question order.
+
+    `groups` is `rag.expand.sense_groups(question, term_pairs)` when the caller has it already (the
+    search used the same groups: `rag.assistant` computes them once per question)."""
     words = list(_WORD.finditer(question))
     if not words:
         return []
-    groups = sense_groups(question, term_pairs)
+    if groups is None:
+        groups = sense_groups(question, term_pairs)
     expanded = expand_query(question, term_pairs, groups=groups)
     # The senses the expansion chose for each word or phrase (proper nouns for a name: Trump ->
     # 特朗普), ahead of the dictionary's other senses of it.

@@ -412,7 +412,8 @@ def without_capitals(senses: list) -> list:
 
 
 def search(index: Index, question: str, k: int, mode: str, encoder=None, *, bridge: bool = True,
-           fusion: str = "score", synonyms: bool | None = None, dated: frozenset[str] | None = None) -> list[Hit]:
+           fusion: str = "score", synonyms: bool | None = None, senses: list | None = None,
+           dated: frozenset[str] | None = None) -> list[Hit]:
     """The k best passages for a prepared question text; `encoder` is needed unless mode is bm25.
 
     `bridge=False` turns off the bridge terms of English questions (`dense_query`),
@@ -430,7 +431,10 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
 
     `dated`: the sources of the documents that mention the years the question names
     (`rag.abstain.Grounder.dated`); in hybrid score fusion, other documents' passages rank lower
-    (`undated_last`)."""
+    (`undated_last`).
+
+    `senses` is `rag.expand.sense_groups(question, index.term_pairs)` when the caller has it already
+    (`rag.assistant` computes it once per question, for the search and the matched terms)."""
     config.check_k(k)
     config.check_mode(mode)
     from .expand import expand_query, sense_groups, without_document_words
@@ -439,7 +443,8 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     sentences: dict[int, tuple[tuple[int, int], ...]] = {}  # rank_sentences, once per passage
 
     depth = max(CANDIDATES, k)
-    senses = sense_groups(question, index.term_pairs)
+    if senses is None:
+        senses = sense_groups(question, index.term_pairs)
     extra = metonyms(question, index.lexical.vocab) if bridge else []
     if extra and len(index.ranges) > 1 and detect_lang(question) == "en":
         senses = without_capitals(senses)

@@ -138,6 +138,17 @@ def is_ranked(blocks: list[_Block]) -> bool:
     return False
 
 
+def _open_section(stack: list[Section], title: str, level: int, heading: tuple[int, int] | None) -> None:
+    """A new section of `level` under the nearest open section of a lower level; it becomes the
+    innermost open one (`stack` holds the open sections, the root first)."""
+    while len(stack) > 1 and stack[-1].level >= level:
+        stack.pop()
+    parent = stack[-1]
+    sec = Section(title=title, level=level, path=parent.path + (title,), heading=heading)
+    parent.children.append(sec)
+    stack.append(sec)
+
+
 def _parse_ranked(blocks: list[_Block]) -> Section:
     """The tree of a ranked report (see the module docstring)."""
     prose_idx = [i for i, b in enumerate(blocks) if _heading(b) is None and not _is_matter(b)]
@@ -156,14 +167,6 @@ def _parse_ranked(blocks: list[_Block]) -> Section:
             stack[-1].paragraphs.append(Paragraph(pending[0].start, pending[-1].end, pending_kind))
             pending = []
 
-    def open_section(title: str, level: int, heading: tuple[int, int] | None) -> None:
-        while len(stack) > 1 and stack[-1].level >= level:
-            stack.pop()
-        parent = stack[-1]
-        sec = Section(title=title, level=level, path=parent.path + (title,), heading=heading)
-        parent.children.append(sec)
-        stack.append(sec)
-
     matter_run = False  # the previous block was cover or back matter
     for i, block in enumerate(blocks):
         head = _heading(block)
@@ -177,7 +180,7 @@ def _parse_ranked(blocks: list[_Block]) -> Section:
             if level == TITLE and not root.title:
                 root.title, root.path, root.heading = title, (title,), (block.start, block.end)
                 continue
-            open_section(title, max(level, PART), (block.start, block.end))
+            _open_section(stack, title, max(level, PART), (block.start, block.end))
             continue
         if _is_matter(block) and (i < first_prose or i > last_prose):
             flush()
@@ -186,7 +189,7 @@ def _parse_ranked(blocks: list[_Block]) -> Section:
             else:
                 if back is None:
                     del stack[1:]
-                    open_section("封底 Back matter", PART, None)
+                    _open_section(stack, "封底 Back matter", PART, None)
                     back = stack[-1]
                 kind, target = "back", back
             paras = target.paragraphs
@@ -204,7 +207,7 @@ def _parse_ranked(blocks: list[_Block]) -> Section:
         flush()
         rec = _RECOMMENDATION.match(block.text)
         if rec and stack[-1].level >= AREA:
-            open_section(recommendation_title(block.text), RECOMMENDATION, None)
+            _open_section(stack, recommendation_title(block.text), RECOMMENDATION, None)
             pending_kind = "recommendation"
         else:
             pending_kind = "recommendation" if stack[-1].level == RECOMMENDATION else "prose"
@@ -262,14 +265,6 @@ def _parse_markdown(text: str) -> Section:
             stack[-1].paragraphs.append(Paragraph(start, end, kind))
             para = []
 
-    def open_section(title: str, level: int, span: tuple[int, int]) -> None:
-        while len(stack) > 1 and stack[-1].level >= level:
-            stack.pop()
-        parent = stack[-1]
-        sec = Section(title=title, level=level, path=parent.path + (title,), heading=span)
-        parent.children.append(sec)
-        stack.append(sec)
-
     for a, b in lines:
         line = text[a:b]
         if fence is not None:
@@ -295,19 +290,19 @@ def _parse_markdown(text: str) -> Section:
                 heading_level = TITLE
             else:
                 heading_level = len(m.group(1))
-                open_section(title, heading_level, (a, b))
+                _open_section(stack, title, heading_level, (a, b))
             continue
         u = _SETEXT_UNDER.match(line)
         if u and len(para) == 1 and not _LIST_ITEM.match(text[para[0][0] : para[0][1]]) and text[para[0][0] : para[0][1]].strip():
             ha, hb = para[0]
             para = []
             heading_level = 1 if u.group(1)[0] == "=" else 2
-            open_section(text[ha:hb].strip(), heading_level, (ha, b))  # the span covers the underline
+            _open_section(stack, text[ha:hb].strip(), heading_level, (ha, b))  # the span covers the underline
             continue
         bold = _BOLD_HEADING.match(line)
         if bold and bold.group(1).strip():
             flush()
-            open_section(bold.group(1).strip(), heading_level + 1, (a, b))
+            _open_section(stack, bold.group(1).strip(), heading_level + 1, (a, b))
             continue
         para.append((a, b))
     flush()

@@ -9,13 +9,15 @@ Endpoints (OpenAPI and a try-it page at `/docs`):
 * `POST /ask/batch` — body `{"questions": [{"id": …, "question": "…"}, …], "k": 5, "mode": "hybrid"}`
   (at most 100 questions); returns `{"answers": […], "errors": [{"index", "id", "error"}]}`: a bad
   question is reported in `errors` and does not fail the others.
-* `GET /passages/{passage_id}` — one passage by its id, with the lines around it. Passage ids look
+* `GET /passages/{passage_id}` — one passage by its id, with the lines around it (`before`, `after`:
+  the file's exact text; `hidden`, `before_hidden`, `after_hidden`: the spans a display folds,
+  `rag.cite.context_to_dict`), from the index version `/ask` reads. Passage ids look
   like `corpus/<file>.txt#42`: the `/` may stay as is, but the `#` **must be sent as `%23`**
   (`/passages/corpus/report.txt%2342`), or the client treats the rest as a URL fragment and never sends it.
-* `GET /documents` — the corpus: titles, publisher, year, passage counts and index state
-  (`indexed`, `changed`, `new`, `removed`), as `rag docs --json` (`/docs` is this API's own page).
-* `GET /healthz` — model, passage count and index version.
-* `GET /documents` — the corpus's documents: titles (zh/en), publisher, year and section tree.
+* `GET /documents` — the corpus: titles (zh/en), publisher, year, passage counts, index state
+  (`indexed`, `stale`, `changed`, `new`, `removed`, as `rag docs --json`) and section tree
+  (`/docs` is this API's own page).
+* `GET /healthz` — model, passage count and index version (the version `/ask` reads).
 * `GET /` — the web page (rag.web); `/docs` — this description and a try-it page, served offline.
 
 Security (rag.web.security): every response carries a Content-Security-Policy allowing only this
@@ -56,6 +58,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import config, web
 from .chunking import passage_to_dict
+from .cite import context_to_dict
 from .web.security import BearerKey, SecurityHeaders
 from .errors import CitationError, InvalidArgumentError, RagError, StoreError
 
@@ -196,9 +199,7 @@ def create_app(
     `api_key` (default: $RAG_API_KEY; "" for none) is then required as a bearer token outside the
     page's files and /healthz; `cors` is the one other origin allowed to call the API from a browser.
     """
-    index = assistant.index()  # loads (or builds) the index once; RagError here means no server
-    passages = {p.id: p for p in index.passages}
-    sources = {p.source for p in index.passages}
+    assistant.index()  # loads (or builds) the index now; RagError here means no server
     encoder = assistant.query_encoder()
     ask_lock = nullcontext() if _encoder_thread_safe(encoder) else threading.Lock()
     if warm_up:  # tokenizers, dictionaries and converters load on first use: do it now, once
@@ -305,19 +306,24 @@ def create_app(
         config.check_mode(body.mode)
         return await run(batch_json, body.questions, body.k, body.mode, body.docs)
 
-    @app.get("/passages/{passage_id:path}", summary="One passage by id ('#' sent as %23), with context")
-    async def passage(passage_id: str, context: int = Query(2, ge=0, le=MAX_CONTEXT_LINES)) -> dict:
-        p = passages.get(passage_id)
+    def passage_json(passage_id: str, context: int) -> dict:
+        # The index version /ask reads (assistant.index(): a Milvus store updated by `rag index`
+        # since the server started is seen at the next request), not a list read at startup.
+        p = assistant.passage(passage_id)
         if p is None:
             hint = ""
-            if "#" not in passage_id and passage_id in sources:
+            if "#" not in passage_id and passage_id in assistant.index().manifest.corpus:
                 hint = " (send the '#' of a passage id as %23: /passages/corpus/<file>%23<n>)"
             raise CitationError(f"no passage {passage_id!r}{hint}")
         ctx = assistant.show(p.id, context_lines=context)
-        return {**passage_to_dict(p), "before": ctx.before, "after": ctx.after}
+        return {**passage_to_dict(p), **context_to_dict(ctx)}
 
-    @app.get("/healthz", summary="Model, passages and index version")
-    async def healthz() -> dict:
+    @app.get("/passages/{passage_id:path}", summary="One passage by id ('#' sent as %23), with context")
+    async def passage(passage_id: str, context: int = Query(2, ge=0, le=MAX_CONTEXT_LINES)) -> dict:
+        return await run(passage_json, passage_id, context)
+
+    def health_json() -> dict:
+        index = assistant.index()  # the version /ask reads
         m = index.manifest
         return {
             "status": "ok",
@@ -328,6 +334,10 @@ def create_app(
             "index_created": m.created,
             "corpus": sorted(m.corpus),
         }
+
+    @app.get("/healthz", summary="Model, passages and index version")
+    async def healthz() -> dict:
+        return await run(health_json)
 
     return app
 
@@ -349,9 +359,35 @@ def serve(
         else:
             print(f"warning: serving on {host}, reachable from other machines, with no authentication (set RAG_API_KEY)",
                   file=sys.stderr)
-    app = create_app(assistant, workers=workers, cors=cors)
+    sock = listen(host, port)  # before loading anything: a busy port or a bad address fails at once
+    try:
+        app = create_app(assistant, workers=workers, cors=cors)
+    except BaseException:
+        sock.close()
+        raise
     m = assistant.index().manifest
     shown = f"[{host}]" if ":" in host else host
+    port = sock.getsockname()[1]
     print(f"rag: {len(assistant.passages())} passages, model {m.model}; open http://{shown}:{port}/ (API docs at /docs)",
           file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("RAG_LOG_LEVEL", "warning"), access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("RAG_LOG_LEVEL", "warning"), access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listen(host: str, port: int):
+    """A TCP socket bound to (host, port), for uvicorn to serve on; InvalidArgumentError (one line)
+    when the address is unknown, the port is out of range or taken, or binding is not allowed."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, OverflowError, UnicodeError) as exc:
+        raise InvalidArgumentError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        raise InvalidArgumentError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    return sock

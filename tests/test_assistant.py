@@ -56,3 +56,35 @@ def test_real_model_answers_both_languages(real_assistant):
     text = (ROOT / "corpus/ciss-2022-asia-pacific-community-outlook.txt").read_bytes().decode()
     for h in zh.hits + en.hits:
         assert text[h.passage.start : h.passage.end] == h.passage.text
+
+
+def test_an_english_question_is_expanded_once_for_the_search_and_the_matched_terms(hash_assistant, monkeypatch):
+    """`rag.expand.sense_groups` runs once per question (it reads CC-CEDICT), and the answer is the
+    one the search and `rag.matching.bridges` give when each computes it on its own."""
+    import rag.expand
+    import rag.matching
+    from rag.abstain import CHECK_PASSAGES
+    from rag.matching import bridges, matched_terms
+    from rag.retrieve import search
+
+    question = "What does the report say about the Code of Conduct in the South China Sea?"
+    index = hash_assistant.index()
+    alone = search(index, question, max(5, CHECK_PASSAGES), "hybrid", hash_assistant.query_encoder())[:5]
+    found = bridges(question, index.term_pairs)
+    alone_terms = [[m.to_dict() for m in matched_terms(h.passage.text, h.passage.start, found)] for h in alone]
+    assert any(alone_terms), "the question must bridge to some passage's Chinese words for this test to mean anything"
+
+    calls = []
+    real = rag.expand.sense_groups
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rag.expand, "sense_groups", counting)
+    monkeypatch.setattr(rag.matching, "sense_groups", counting)
+    answer = hash_assistant.ask(question, k=5).to_dict()
+    assert calls == [question]
+    assert [p["id"] for p in answer["passages"]] == [h.passage.id for h in alone]
+    assert [p["score"] for p in answer["passages"]] == [round(h.score, 6) for h in alone]
+    assert [p["matched_terms"] for p in answer["passages"]] == alone_terms

@@ -40,6 +40,20 @@ def test_a_path_outside_the_corpus_is_not_turned_into_a_corpus_file(corpus):
         resolve("../corpus/hidden.md:1", corpus, [])  # a prefix of characters is not stripped
 
 
+def test_an_unknown_passage_or_file_names_what_is_there_not_every_file(corpus):
+    passages = [p for d in corpus for p in split_passages(d, ChunkSettings())]
+    n = sum(p.source == "corpus/hidden.md" for p in passages)
+    assert n >= 1 and resolve("corpus/hidden.md#1", corpus, passages).passage_ids == ("corpus/hidden.md#1",)
+    with pytest.raises(CitationError, match=rf"no passage 'corpus/hidden.md#9' in the index: corpus/hidden.md has passages #1 to #{n}$"):
+        resolve("corpus/hidden.md#9", corpus, passages)
+    with pytest.raises(CitationError, match=r"'corpus/hiden.md' is not a file of the corpus; did you mean corpus/hidden.md"):
+        resolve("corpus/hiden.md:1", corpus, [])
+    with pytest.raises(CitationError, match=r"'corpus/hidden.md:L3-1' ends before it starts: write the first line first \(…:L1-3\)"):
+        resolve("corpus/hidden.md:L3-1", corpus, [])
+    with pytest.raises(CitationError, match=r"'corpus/nothing-like-it.txt' is not a file of the corpus \(list them with: rag docs\)$"):
+        resolve("corpus/nothing-like-it.txt#3", corpus, [])
+
+
 def test_a_dot_folder_corpus_round_trips(tmp_path):
     d = tmp_path / ".corpus"
     d.mkdir()

@@ -91,6 +91,62 @@ def test_bad_input_gets_one_line_and_non_zero_exit(env, args, message):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("ask", "东盟", "--k", "abc"), "Invalid value for '--k'"),
+        (("ask", "东盟", "--k"), "requires an argument"),
+        (("ask", "东盟", "--no-such-option"), "No such option"),
+        (("no-such-command",), "No such command"),
+        (("show",), "Missing argument"),
+        (("serve", "--port", "eighty"), "Invalid value for '--port'"),
+    ],
+)
+def test_usage_errors_get_one_line_and_exit_2(args, message):
+    """Typer's own copy of click raises usage errors that are not click's ClickException: each is
+    still one line naming the command's --help, never a traceback (no index or model is needed)."""
+    r = rag(*args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and message in r.stderr and "--help" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_help_names_the_environment_variables_and_defaults():
+    """Square brackets in option help are rich markup to typer and vanished from --help."""
+    from typer.testing import CliRunner
+
+    from rag import cli
+
+    def shown(command: str) -> str:  # the help's words, without the boxes and line breaks around them
+        return " ".join(re.sub(r"[│╭╮╰╯─]", " ", CliRunner().invoke(cli.app, [command, "--help"]).output).split())
+
+    for command in ("ask", "index", "show", "docs", "serve", "eval"):
+        out = shown(command)
+        for words in ("env RAG_CORPUS_DIR; default: the project's corpus/", "env RAG_INDEX_DIR", "env RAG_MODEL", "env RAG_STORE"):
+            assert words in out, (command, words)
+    assert "default: the project's eval/gold_*.jsonl" in shown("eval")
+
+
+def test_an_index_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
+    from rag import cli
+    from rag.assistant import Assistant
+    from rag.errors import IndexWriteError
+
+    from .conftest import HashEncoder, linked_corpus
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    assistant = Assistant(corpus_dir=linked_corpus(tmp_path), index_dir=blocker / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
+    with pytest.raises(IndexWriteError, match="cannot write the index under .*a-file/idx: Not a directory.*--index-dir"):
+        assistant.index()
+    monkeypatch.setattr(cli, "_assistant", lambda *a, **kw: assistant)
+    monkeypatch.setattr("sys.argv", ["rag", "ask", "东盟"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error: cannot write the index under") and len(err.strip().splitlines()) == 1
+
+
 def test_unknown_model_is_a_clear_error(env, tmp_path):
     r = rag("ask", "东盟", "--model", str(tmp_path / "no-such-model"), "--index-dir", str(tmp_path), env_extra=env)
     assert r.returncode != 0 and "cannot load model" in r.stderr and "Traceback" not in r.stderr
@@ -112,6 +168,32 @@ def test_show_prints_a_passage_with_context(env, real_assistant):
     assert p.text.strip().splitlines()[0][:20] in r.stdout
     r2 = rag("show", f"{p.source}:{p.line_start}", env_extra=env)
     assert r2.returncode == 0 and p.id in r2.stdout
+
+
+def test_show_folds_links_as_ask_does_in_the_passage_and_its_context(tmp_path, monkeypatch):
+    """`rag show` prints what `rag ask` prints of a passage (`rag.cite.shown_text`): link words and
+    [source] names, no addresses; its citation line keeps the file's lines and offsets."""
+    from typer.testing import CliRunner
+
+    from rag import cli
+    from rag.assistant import Assistant
+
+    from .conftest import HashEncoder, linked_corpus
+
+    corpus = linked_corpus(tmp_path)
+    assistant = Assistant(corpus_dir=corpus, index_dir=tmp_path / "i", encoder=HashEncoder(), on_notice=lambda m: None)
+    monkeypatch.setattr(cli, "_assistant", lambda *a, **kw: assistant)
+    linked, climate = assistant.passages()[0], assistant.passages()[-1]
+    assert "](https://" in linked.text
+    for args in ([linked.id], [f"{linked.source}:{linked.line_start}"], [climate.id, "-C", "4"]):
+        r = CliRunner().invoke(cli.app, ["show", *args])
+        assert r.exit_code == 0, r.output
+        assert "今年以来，据新华社报道，东盟经济增长强劲，区域贸易持续扩大[sina]。" in r.output, args
+        assert "各国认为<script>alert(1)</script>开放合作是东盟经济增长的关键[163][ft.com]。" in r.output, args
+        assert "https://" not in r.output and "](" not in r.output, args
+    r = CliRunner().invoke(cli.app, ["show", linked.id])
+    assert r.output.splitlines()[0] == f"{linked.source}:L{linked.line_start}-{linked.line_end}  (chars {linked.start}-{linked.end})"
+    assert "【今年以来，据新华社报道，" in r.output  # the cited passage is still marked
 
 
 # A corrupt index rebuilt by `rag ask` with a notice: tests/test_faults.py (every file of an index:

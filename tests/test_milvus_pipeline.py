@@ -128,20 +128,57 @@ def test_same_answers_on_both_stores_and_from_a_worker_with_only_the_uri(two_doc
     assert list(worker.passages()) == list(faiss_a.passages())
 
 
-def test_an_update_by_another_writer_is_seen_at_the_next_question(tmp_path):
+def writer_and_worker(tmp_path: Path) -> tuple[Path, Assistant, Assistant]:
+    """A corpus folder holding the report, a writer that has indexed it into Milvus Lite, and a
+    worker on the same collection (its own empty index folder, no auto-build)."""
     uri = str(tmp_path / "lite" / "milvus.db")
     corpus = tmp_path / "shared" / "corpus"
     corpus.mkdir(parents=True)
     shutil.copy(REPORT, corpus / REPORT.name)
     writer = hash_assistant(corpus, tmp_path / "w", store="milvus", milvus_uri=uri)
     writer.index()
-    worker = hash_assistant(corpus, tmp_path / "r", store="milvus", milvus_uri=uri, auto_build=False)
+    return corpus, writer, hash_assistant(corpus, tmp_path / "r", store="milvus", milvus_uri=uri, auto_build=False)
+
+
+def test_an_update_by_another_writer_is_seen_at_the_next_question(tmp_path):
+    corpus, writer, worker = writer_and_worker(tmp_path)
     assert all(h.passage.source != "corpus/sea-digital.md" for h in worker.ask("东南亚数字经济 移动支付", k=10, mode="bm25").hits)
     (corpus / "sea-digital.md").write_text(OTHER, encoding="utf-8")
     writer.build()
     answer = worker.ask("东南亚数字经济 移动支付", k=3, mode="bm25")
     assert answer.hits[0].passage.source == "corpus/sea-digital.md"
     assert answer.titles["corpus/sea-digital.md"] == "东南亚数字经济报告"
+
+
+def test_a_running_server_serves_passages_and_health_of_the_newest_version(tmp_path):
+    """`rag serve` over Milvus: after another writer's `rag index`, GET /passages/… and /healthz
+    read the new version, as POST /ask does (not the passage list of the version it started on)."""
+    from fastapi.testclient import TestClient
+
+    from rag.server import create_app
+
+    corpus, writer, worker = writer_and_worker(tmp_path)
+    client = TestClient(create_app(worker, workers=1, warm_up=False, api_key=""))
+    url = "/passages/corpus/sea-digital.md%231"
+    assert client.get(url).status_code == 404
+    first = client.get("/healthz").json()
+    # A new file: its passage is served without any question asked in between.
+    (corpus / "sea-digital.md").write_text(OTHER, encoding="utf-8")
+    writer.build()
+    shown = client.get(url)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["text"] == writer.passage("corpus/sea-digital.md#1").text
+    assert "移动支付" in shown.json()["text"]
+    second = client.get("/healthz").json()
+    assert second["index_version"] != first["index_version"] and "corpus/sea-digital.md" in second["corpus"]
+    # A changed file: the new text, with the new file's context, the same as /ask cites.
+    (corpus / "sea-digital.md").write_text(OTHER.replace("移动支付", "数字支付"), encoding="utf-8")
+    writer.build()
+    pid = next(p.id for p in writer.passages() if "数字支付" in p.text)
+    shown = client.get("/passages/" + pid.replace("#", "%23")).json()
+    assert "数字支付" in shown["text"] and "移动支付" not in shown["text"] + shown["before"] + shown["after"]
+    asked = client.post("/ask", json={"question": "数字支付", "k": 3, "mode": "bm25"}).json()
+    assert any(p["id"] == pid and p["text"] == shown["text"] for p in asked["passages"])
 
 
 # -- the gold sets with the real model ---------------------------------------------------------------

@@ -119,6 +119,29 @@ def test_passage_by_id_with_encoded_hash(client, assistant):
         assert "\n" not in c["before"] or context  # context 0: only the rest of the passage's own lines
 
 
+def test_passage_context_lists_what_a_display_folds_and_keeps_the_file_text(tmp_path):
+    """GET /passages/…: `text`, `before` and `after` are the file's exact characters; `hidden`,
+    `before_hidden` and `after_hidden` are the spans the page folds (as a hit's `hidden`)."""
+    from rag.assistant import Assistant
+    from rag.cite import hidden_at
+
+    from .conftest import linked_corpus
+
+    corpus = linked_corpus(tmp_path)
+    a = Assistant(corpus_dir=corpus, index_dir=tmp_path / "i", encoder=HashEncoder(), on_notice=lambda m: None)
+    text = (corpus / "asean-links.md").read_text(encoding="utf-8")
+    with TestClient(create_app(a, workers=1, warm_up=False, api_key="")) as c:
+        linked, climate = a.passages()[0], a.passages()[-1]
+        one = c.get("/passages/" + quote(linked.id, safe="/")).json()
+        assert one["text"] == text[one["start"] : one["end"]] and "](https://www.news.cn/" in one["text"]
+        assert one["hidden"] == hidden_at(linked.text, linked.start) and len(one["hidden"]) >= 4
+        two = c.get("/passages/" + quote(climate.id, safe="/"), params={"context": 4}).json()
+        b0 = two["start"] - len(two["before"])
+        assert text[b0 : two["start"]] == two["before"] and text[two["end"] : two["end"] + len(two["after"])] == two["after"]
+        assert two["before_hidden"] == one["hidden"] and two["hidden"] == [] and two["after_hidden"] == []
+        assert all(b0 <= s < e <= two["start"] for s, e in two["before_hidden"])
+
+
 def test_healthz_names_model_passages_and_version(client, assistant):
     r = client.get("/healthz")
     assert r.status_code == 200
@@ -308,6 +331,31 @@ def test_rag_serve_with_a_missing_corpus_fails_in_one_line():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "rag", "serve", "--corpus", "/nonexistent/corpus", "--port", "1"],
+    r = subprocess.run([sys.executable, "-m", "rag", "serve", "--corpus", "/nonexistent/corpus", "--port", "0"],
                        capture_output=True, text=True, cwd=ROOT, env=dict(os.environ), timeout=120)
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--port", "{busy}"), "cannot listen on 127.0.0.1:{busy}: Address already in use"),
+    (("--host", "no-such-host.invalid", "--port", "0"), "cannot listen on no-such-host.invalid:0"),
+    (("--port", "70000"), "Invalid value for '--port'"),
+    (("--workers", "0"), "Invalid value for '--workers'"),
+])
+def test_rag_serve_on_a_busy_port_or_a_bad_address_fails_in_one_line_before_loading(args, message):
+    """The port is bound before the index and model load (here: a corpus that does not exist is
+    never reached), and what uvicorn would report in a traceback or after the start line is one line."""
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        args = [a.replace("{busy}", port) for a in args]
+        r = subprocess.run([sys.executable, "-m", "rag", "serve", "--corpus", "/nonexistent/corpus", *args],
+                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "RAG_API_KEY": ""}, timeout=120)
+    lines = [line for line in r.stderr.splitlines() if not line.startswith("warning: serving on")]
+    assert r.returncode == 2 and len(lines) == 1 and message.replace("{busy}", port) in lines[0], r.stderr
+    assert "does not exist" not in r.stderr and "Traceback" not in r.stderr

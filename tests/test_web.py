@@ -40,7 +40,8 @@ CHROMIUM_ARGS = [
 EN = "What does the report say about the Code of Conduct in the South China Sea?"
 ZH = "东盟的中心地位是什么？"
 NOT_FOUND = "报告如何评价中美元首在旧金山的会晤？"
-XSS = ["<img src=x onerror=alert(1)>", '"><script>alert(1)</script>', "</title><svg onload=alert(1)>"]
+XSS = ["<img src=x onerror=alert(1)>", '"><script>alert(1)</script>', "</title><svg onload=alert(1)>",
+       "**东盟** [点我](javascript:alert(1)) `code` <b>粗</b>"]
 K = 5
 
 
@@ -337,6 +338,7 @@ def test_markup_in_a_question_is_shown_as_typed_everywhere(page, server, typed):
     page.wait_for_selector("#results li.hit")
     assert page.input_value("#q") == typed
     assert page.text_content("#asked") == typed
+    assert page.locator("#asked *").count() == 0  # no element made of it: not HTML, not Markdown
     assert typed in page.title()
     assert page.evaluate("new URLSearchParams(location.search).get('q')") == typed
     assert page.locator("script").count() == 1  # only app.js
@@ -492,3 +494,38 @@ def test_a_library_passage_shows_its_links_folded_with_the_targets_still_at_hand
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == f"“{p['text'].strip()}”\n— {p['source']}:L{p['line_start']}-{p['line_end']}"
     assert "](https://www.news.cn/" in copied
+
+
+def test_show_context_folds_links_in_the_neighbouring_lines_as_in_the_passage(page, tmp_path):
+    """The lines **Show context** adds are folded as the passage is (`rag.cite.shown_context`, what
+    `rag show` prints): link words and [source] links, no addresses, markup as text."""
+    from rag.assistant import Assistant
+    from rag.cite import shown_context
+    from rag.server import create_app
+
+    from .conftest import LINKED_REPORT, HashEncoder
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # The climate paragraph right under its heading: its 3 lines of context reach the linked paragraph.
+    (corpus / "asean-links.md").write_text(LINKED_REPORT.replace("## 二、气候合作\n\n", "## 二、气候合作\n"), encoding="utf-8")
+    assistant = Assistant(corpus_dir=corpus, index_dir=tmp_path / "i", encoder=HashEncoder(), on_notice=lambda m: None)
+    server = InProcessServer(create_app(assistant, warm_up=False, api_key=""))
+    try:
+        question = "气候变化是东盟各国面临的共同挑战"
+        p = next(p for p in assistant.ask(question, k=2).to_dict()["passages"] if "气候变化" in p["text"])
+        _open(page, server.base, question, k=2)
+        hit = f"#hit-{p['rank']}"
+        page.click(f"{hit} button.context")
+        page.wait_for_selector(f"{hit} .ctx.before", state="attached")
+        ctx = assistant.show(p["id"], context_lines=3)
+        assert "](https://www.news.cn/" in ctx.before  # the file's lines hold the addresses
+        before, _, after = shown_context(ctx)
+        shown = page.text_content(f"{hit} .ctx.before")
+        assert _flat(shown) == _flat(before) and _flat(page.text_content(f"{hit} .ctx.after")) == _flat(after)
+        assert "新华社报道" in shown and "<script>alert(1)</script>开放合作" in shown and "http" not in shown
+        sources = page.eval_on_selector_all(f"{hit} .ctx.before a.src", "as => as.map(a => a.textContent)")
+        assert sources == ["[sina]", "[163]", "[ft.com]"]
+        assert page.locator("script").count() == 1 and page.locator(f"{hit} .ctx script, {hit} .ctx img").count() == 0
+    finally:
+        server.stop()

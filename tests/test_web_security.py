@@ -99,11 +99,11 @@ def test_serving_beyond_loopback_warns_in_one_line(assistant, monkeypatch, capsy
 
     from rag import server
 
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)  # bound, never served
     monkeypatch.delenv("RAG_API_KEY", raising=False)
-    server.serve(host="127.0.0.1", assistant=assistant)
+    server.serve(host="127.0.0.1", port=0, assistant=assistant)
     assert "warning" not in capsys.readouterr().err
-    server.serve(host="0.0.0.0", assistant=assistant)
+    server.serve(host="0.0.0.0", port=0, assistant=assistant)
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
     assert len(warnings) == 1 and "no authentication" in warnings[0] and "0.0.0.0" in warnings[0]
 

@@ -177,6 +177,15 @@
 
   // The passage text, folded, with the best sentence in <mark class="best"> and bridged words in <mark class="term">.
   function markedText(p) {
+    const out = el("blockquote", { class: "text", cite: citation(p) });
+    setLang(out, p.text);
+    appendFolded(out, p);
+    return out;
+  }
+
+  // Appends a piece of a file to `out`, folded: `p` has its `text`, its absolute `start` (code
+  // points), the `hidden` spans to fold and, for a hit, `highlight` and `matched_terms` to mark.
+  function appendFolded(out, p) {
     const start = p.start;
     const chars = Array.from(p.text);
     const at = codePoints(p.text);
@@ -202,8 +211,6 @@
     for (const r of terms.concat(folds, labels)) { cuts.add(clamp(r.s)); cuts.add(clamp(r.e)); }
     if (best) { cuts.add(best.s); cuts.add(best.e); }
     const points = Array.from(cuts).sort((a, b) => a - b);
-    const out = el("blockquote", { class: "text", cite: citation(p) });
-    setLang(out, p.text);
     for (let i = 0; i + 1 < points.length; i++) {
       const a = points[i], b = points[i + 1];
       const fold = folds.find((f) => f.s <= a && b <= f.e);
@@ -226,7 +233,13 @@
       if (best && best.s <= a && b <= best.e) node = el("mark", { class: "best" }, node);
       out.append(node);
     }
-    return out;
+  }
+
+  // The lines before or after a passage (GET /passages/…), folded as the passage is.
+  function contextPiece(cls, text, start, hidden) {
+    const node = setLang(el("div", { class: `ctx ${cls}` }), text);
+    appendFolded(node, { text, start, hidden });
+    return node;
   }
 
   async function copyText(text) {
@@ -275,8 +288,9 @@
       try {
         if (!loaded) {
           loaded = await api(`/passages/${encodeURIComponent(p.id)}?context=3`);
-          const before = setLang(el("div", { class: "ctx before" }, loaded.before), loaded.before);
-          const after = setLang(el("div", { class: "ctx after" }, loaded.after), loaded.after);
+          // Folded like the passage; `before` ends where the passage starts (offsets in code points).
+          const before = contextPiece("before", loaded.before, loaded.start - Array.from(loaded.before).length, loaded.before_hidden);
+          const after = contextPiece("after", loaded.after, loaded.end, loaded.after_hidden);
           holder.prepend(before);
           holder.append(after);
         }
