@@ -86,6 +86,14 @@ _DAY = re.compile(
     re.I,
 )
 _LABEL = re.compile(r"^\s*\d+\.\d+\s")
+# A question that asks for a year or a month, not a time in general.
+_CALENDAR_Q = re.compile(r"哪一?年|哪个月|几月|\b(?:which|what) (?:year|month)\b", re.I)
+# A time of day: it answers "when" and "什么时间" as a date does.
+_CLOCK = re.compile(
+    r"凌晨|清晨|早晨|上午|中午|下午|傍晚|晚上|晚间|深夜|午夜|夜间|北京时间|当地时间|\d{1,2}\s*[时点]|\d{1,2}:\d\d"
+    r"|\b(?:midnight|dawn|morning|afternoon|evening|night|noon)\b|\b\d{1,2}\s*[ap]\.?m\b",
+    re.I,
+)
 #: Titles of office (a general class: the holder of one is a person): "who is the <title>",
 #: "which <title>", "<title>是谁".
 _TITLES_EN = (r"(?:president|vice[- ]president|prime minister|premier|(?:foreign |defen[cs]e )?minister"
@@ -126,7 +134,7 @@ def expected_answer(question: str, lang: str) -> Expectation | None:
         if m:
             if _SHARE_WORDS.search(question[m.start() : m.end() + 12]):
                 return Expectation("share")
-            return Expectation("number", _en_head(question[m.end() :]))
+            return Expectation("number", _en_head(question[m.end() :], count=m.group(0).lower() == "how many"))
         measure = _en_measure(question)
         if measure:
             return measure
@@ -214,14 +222,22 @@ def _zh_head(question: str, m: re.Match) -> str | None:
     return None
 
 
-def _en_head(rest: str) -> str | None:
-    """The noun an English count is about: the last word of the phrase after "how many" / "of"."""
+def _en_head(rest: str, count: bool = False) -> str | None:
+    """The noun an English count is about: the last word of the phrase after "how many" / "of".
+
+    After "how many" (`count`) the phrase ends at its first plural noun, the thing counted: in "How
+    many people took part in …" the words after "people" are its verb, not what is counted; after
+    a counter ("people", "times") the verb says what is counted ("How many people died": died). After
+    a copula, a phrase ending in an -ing word is a subject and its progressive verb ("how much was
+    the rebar worker earning"): what is measured is the verb's object, which the question does not
+    name, so there is no head to judge."""
     phrase = []
     words = re.findall(r"[A-Za-z][A-Za-z'-]*|[^\sA-Za-z]", rest)
     # "How large is <subject> …": the thing measured is the subject after the copula.
-    if words and words[0].lower() in _EN_AUXILIARIES:
+    copula = bool(words) and words[0].lower() in _EN_AUXILIARIES
+    if copula:
         words = words[1:]
-    for word in words:
+    for i, word in enumerate(words):
         low = word.lower()
         if low in _EN_SKIP:
             continue
@@ -230,9 +246,30 @@ def _en_head(rest: str) -> str | None:
         if not word[0].isalpha() or (low in FUNCTION_WORDS and not (len(word) > 1 and word.isupper())):
             break
         phrase.append(word)
+        if count and _plural(word):
+            # "How many people died": a counter's verb says what is counted (deaths).
+            after = words[i + 1] if i + 1 < len(words) else ""
+            if low in _EN_COUNTERS and after[:1].isalpha() and after.lower() not in FUNCTION_WORDS:
+                return after
+            break
     if not phrase or phrase[-1].lower() in _EN_COUNTERS:
         return None
+    if copula and len(phrase) >= 2 and phrase[-1].lower().endswith("ing"):
+        return None
     return phrase[-1]
+
+
+#: English plurals not formed with -s (a closed class of the language, not words of a question).
+_IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "persons", "feet", "mice", "teeth"})
+
+
+def _plural(word: str) -> bool:
+    """Whether an English word is a plural noun form: -s (not -ss, -us, -is; not an acronym such
+    as US) or an irregular plural."""
+    low = word.lower()
+    if low in _IRREGULAR_PLURALS:
+        return True
+    return len(low) > 3 and not word.isupper() and low.endswith("s") and not low.endswith(("ss", "us", "is"))
 
 
 def states(sentence: str, kind: str) -> bool:
@@ -313,8 +350,10 @@ def unstated(
     # holder; where none does, any person named will do.
     if want.kind == "person" and forms and not any(f in _squash(t).lower() for t in sentences for f in forms):
         forms = None
+    # "When / 什么时间 / 何时" may ask for a time of day ("深夜至凌晨"); "which year" may not.
+    clock = want.kind == "date" and not _CALENDAR_Q.search(question)
     for sentence in sentences:
-        if not states(sentence, want.kind):
+        if not (states(sentence, want.kind) or (clock and _CLOCK.search(_LABEL.sub("", sentence)))):
             continue
         # A date answers only in a sentence that speaks of what the question dates.
         if events and not any(f in _squash(sentence).lower() for forms_ in events for f in forms_):

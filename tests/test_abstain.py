@@ -369,3 +369,24 @@ def test_a_question_that_dates_only_general_words_or_names_is_not_judged():
     assert unstated(question, "en", hits, grounding.about, grounding.documents, grounding.events) is None
     # A specific word ("railway" -> 铁路) is judged, with the general ones as further spellings.
     assert g.events("When did construction of the railway begin?", "en")
+
+
+def test_the_thing_counted_ends_at_its_plural_noun_and_a_progressive_verb_has_none():
+    # "How many people took part": "people" is what is counted (a counter), "took part" its verb.
+    assert expected_answer("How many people took part in the second rehearsal?", "en") == Expectation("number", "took")
+    assert expected_answer("How many people died in the floods?", "en") == Expectation("number", "died")
+    assert expected_answer("How many women enrolled in training courses in 2025?", "en") == Expectation("number", "women")
+    assert expected_answer("How many patrol flights took place in 2025?", "en") == Expectation("number", "flights")
+    assert expected_answer("How many US troops are stationed in Korea?", "en") == Expectation("number", "troops")
+    # "how much was <subject> earning": the amount earned is not the worker.
+    assert expected_answer("How much was the young rebar worker earning per day?", "en") == Expectation("number")
+    hits = [_hit("一年后，她的日薪增至约350-360元。参与人数增至约4万人。")]
+    assert unstated("How much was the young rebar worker earning per day?", "en", hits) is None
+    assert unstated("How many people took part in the second rehearsal?", "en", hits) is None
+
+
+def test_when_may_be_answered_by_a_time_of_day_but_which_year_is_not():
+    hits = [_hit("美方的网络攻击多选择在北京时间深夜至凌晨发起。")]
+    assert unstated("美方的网络攻击多选择在什么时间发起？", "zh", hits) is None
+    assert unstated("美方的网络攻击是哪一年发起的？", "zh", hits)
+    assert unstated("When did the attacks usually start?", "en", [_hit("The attacks usually started after midnight.")]) is None
