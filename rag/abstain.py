@@ -201,6 +201,12 @@ def _zh_head(question: str, m: re.Match) -> str | None:
     """The noun a Chinese count is about: the one after "多少次/几个", else the one before "多少"."""
     import rjieba
 
+    # "多少亿欧元的商业合同": the unit before 的 measures the noun after it, which is the head.
+    unit = re.match(rf"[{CJK}]{{0,5}}?的([{CJK}]+)", question[m.end() :])
+    if unit:
+        words = [w for w in rjieba.cut(unit.group(1)) if len(w) >= 2]
+        if words:
+            return words[-1]
     after = re.match(rf"[个次名项家国位倍成条种]?([{CJK}]+)", question[m.end() :])
     if after and after.group(1):
         words = rjieba.tag(after.group(1))

@@ -390,3 +390,10 @@ def test_when_may_be_answered_by_a_time_of_day_but_which_year_is_not():
     assert unstated("美方的网络攻击多选择在什么时间发起？", "zh", hits) is None
     assert unstated("美方的网络攻击是哪一年发起的？", "zh", hits)
     assert unstated("When did the attacks usually start?", "en", [_hit("The attacks usually started after midnight.")]) is None
+
+
+def test_a_unit_before_de_measures_the_noun_after_it():
+    assert expected_answer("双方签署了多少亿欧元的商业合同？", "zh") == Expectation("number", "合同")
+    hits = [_hit("双方签署了多项合作文件。访问期间共有300名企业家随行。")]
+    assert unstated("双方签署了多少亿欧元的商业合同？", "zh", hits)
+    assert unstated("双方签署了多少亿欧元的商业合同？", "zh", [_hit("双方签署了总额约90亿欧元的合同。")]) is None
