@@ -238,7 +238,8 @@ def _en_head(rest: str, count: bool = False) -> str | None:
     the rebar worker earning"): what is measured is the verb's object, which the question does not
     name, so there is no head to judge."""
     phrase = []
-    words = re.findall(r"[A-Za-z][A-Za-z'-]*|[^\sA-Za-z]", rest)
+    # A word may hold digits ("P-8A"): only a figure or a mark by itself ends the phrase.
+    words = re.findall(r"[A-Za-z][A-Za-z0-9'-]*|[^\sA-Za-z]", rest)
     # "How large is <subject> …": the thing measured is the subject after the copula.
     copula = bool(words) and words[0].lower() in _EN_AUXILIARIES
     if copula:
@@ -266,7 +267,8 @@ def _en_head(rest: str, count: bool = False) -> str | None:
 
 
 #: English plurals not formed with -s (a closed class of the language, not words of a question).
-_IRREGULAR_PLURALS = frozenset({"people", "men", "women", "children", "persons", "feet", "mice", "teeth"})
+_IRREGULAR_PLURALS = {"people": "person", "men": "man", "women": "woman", "children": "child", "feet": "foot",
+                      "mice": "mouse", "teeth": "tooth"}
 
 
 def _plural(word: str) -> bool:
@@ -321,6 +323,10 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
     from .dictionary import translations
 
     forms = translations(head)
+    # An irregular plural is looked up by its singular (women -> woman: 妇女, 女性).
+    singular = _IRREGULAR_PLURALS.get(head.lower())
+    if singular:
+        forms = [*forms, *translations(singular)]
     return [head.lower(), *forms] if forms else None
 
 

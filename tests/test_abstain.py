@@ -397,3 +397,9 @@ def test_a_unit_before_de_measures_the_noun_after_it():
     hits = [_hit("双方签署了多项合作文件。访问期间共有300名企业家随行。")]
     assert unstated("双方签署了多少亿欧元的商业合同？", "zh", hits)
     assert unstated("双方签署了多少亿欧元的商业合同？", "zh", [_hit("双方签署了总额约90亿欧元的合同。")]) is None
+
+
+def test_an_irregular_plural_head_is_read_by_its_singular_and_a_word_may_hold_digits():
+    hits = [_hit("参加培训的女性学员达120人。")]
+    assert unstated("How many women enrolled in the training courses?", "en", hits) is None
+    assert expected_answer("How many Australian P-8A patrol flights took place?", "en") == Expectation("number", "flights")
