@@ -88,6 +88,7 @@ _DAY = re.compile(
 _LABEL = re.compile(r"^\s*\d+\.\d+\s")
 # A question that asks for a year or a month, not a time in general.
 _CALENDAR_Q = re.compile(r"哪一?年|哪个月|几月|\b(?:which|what) (?:year|month)\b", re.I)
+_NUMERIC_DATE = re.compile(r"(?<!\d)(?:1[89]|20)\d\d\s*([-./])\s*(?:0?[1-9]|1[0-2])\s*\1\s*(?:0?[1-9]|[12]\d|3[01])(?!\d)")
 # A time of day: it answers "when" and "什么时间" as a date does.
 _CLOCK = re.compile(
     r"凌晨|清晨|早晨|上午|中午|下午|傍晚|晚上|晚间|深夜|午夜|夜间|北京时间|当地时间|\d{1,2}\s*[时点]|\d{1,2}:\d\d"
@@ -365,7 +366,10 @@ def unstated(
     # "When / 什么时间 / 何时" may ask for a time of day ("深夜至凌晨"); "which year" may not.
     clock = want.kind == "date" and not _CALENDAR_Q.search(question)
     for sentence in sentences:
-        if not (states(sentence, want.kind) or (clock and _CLOCK.search(_LABEL.sub("", sentence)))):
+        text = _LABEL.sub("", sentence)
+        stated = states(sentence, want.kind) or (clock and _CLOCK.search(text))
+        # A date written in figures (2025-09-03, 2025.9.3, 2025/9/3) states a year, a month and a day.
+        if not (stated or (want.kind in ("date", "day") and _NUMERIC_DATE.search(text))):
             continue
         # A date answers only in a sentence that speaks of what the question dates.
         if events and not any(f in _squash(sentence).lower() for forms_ in events for f in forms_):

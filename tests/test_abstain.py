@@ -403,3 +403,9 @@ def test_an_irregular_plural_head_is_read_by_its_singular_and_a_word_may_hold_di
     hits = [_hit("参加培训的女性学员达120人。")]
     assert unstated("How many women enrolled in the training courses?", "en", hits) is None
     assert expected_answer("How many Australian P-8A patrol flights took place?", "en") == Expectation("number", "flights")
+
+
+def test_a_date_written_in_figures_answers_a_date_or_a_day():
+    hits = [_hit("新版国家标准于2025-09-03起正式实施。")]
+    assert unstated("新版国家标准于哪一天正式实施？", "zh", hits) is None
+    assert unstated("新版国家标准于哪一天正式实施？", "zh", [_hit("新版国家标准已经正式实施。")])
