@@ -323,12 +323,45 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
         return [head]
     from .dictionary import translations
 
+    from .dictionary import lemmas
+
     forms = translations(head)
     # An irregular plural is looked up by its singular (women -> woman: 妇女, 女性).
     singular = _IRREGULAR_PLURALS.get(head.lower())
     if singular:
         forms = [*forms, *translations(singular)]
-    return [head.lower(), *forms] if forms else None
+    # A unit or a thing Chinese names with one character (tons -> 吨, ships -> 船): prose writes
+    # 3万吨, 两艘船, which no two-character rendering (公吨, 船只) matches.
+    chars = _single_characters()
+    forms = [*forms, *(c for w in (*lemmas(head.lower()), singular or "") for c in chars.get(w, ()))]
+    return [head.lower(), *dict.fromkeys(forms)] if forms else None
+
+
+@lru_cache(maxsize=1)
+def _single_characters() -> dict[str, tuple[str, ...]]:
+    """English word -> the one-character CC-CEDICT headwords whose whole sense is that word
+    ("ton" -> 吨, "ship" -> 船, 舶): the characters `rag.dictionary` leaves out as too ambiguous
+    to search with, which still show that a sentence names a thing counted."""
+    import gzip
+
+    from .dictionary import _cedict_path
+
+    path = _cedict_path()
+    out: dict[str, list[str]] = {}
+    if path is None:
+        return {}
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split(" ", 3)
+            if len(parts) < 4 or len(parts[1]) != 1 or not parts[2].startswith("[") or parts[2][1:2].isupper():
+                continue
+            char = parts[1]
+            gloss = parts[3].strip().strip("/")
+            for sense in gloss.split("/"):
+                sense = re.sub(r"\([^)]*\)", "", sense).strip().lower()
+                if re.fullmatch(r"[a-z]+", sense):
+                    out.setdefault(sense, []).append(char)
+    return {w: tuple(dict.fromkeys(cs)) for w, cs in out.items()}
 
 
 def unstated(

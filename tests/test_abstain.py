@@ -409,3 +409,10 @@ def test_a_date_written_in_figures_answers_a_date_or_a_day():
     hits = [_hit("新版国家标准于2025-09-03起正式实施。")]
     assert unstated("新版国家标准于哪一天正式实施？", "zh", hits) is None
     assert unstated("新版国家标准于哪一天正式实施？", "zh", [_hit("新版国家标准已经正式实施。")])
+
+
+def test_a_head_chinese_writes_with_one_character_is_found_by_that_character():
+    hits = [_hit("该港今年共有12艘船停靠。")]
+    assert unstated("How many ships called at the port this year?", "en", hits) is None
+    assert unstated("How many tons of grain were shipped?", "en", [_hit("全年运出粮食约3万吨。")]) is None
+    assert unstated("How many ships called at the port this year?", "en", [_hit("该港今年共接待12万名游客。")])
