@@ -526,6 +526,9 @@ GENERAL_SENSES = 10
 #: Words that frame a question about the report rather than say what it asks ("according to the
 #: report", "does the report say"): the class of words that name the source, not the matter.
 _EN_FRAME_WORDS = frozenset({"report", "reports", "say", "says", "said", "mention", "mentions", "mentioned"})
+#: Words that name a date or a span of time: in "on what date did …" they are what is asked, not
+#: what is dated (a Chinese question's date words are left out by `_DATE` the same way).
+_DATE_WORDS = frozenset({"date", "dates", "day", "days", "year", "years", "month", "months", "time", "times"})
 #: Calendar words are dates, not names (CC-CEDICT spells 六月 "June" with a capital): the date
 #: checks judge them.
 _CALENDAR = frozenset((*_MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
@@ -641,6 +644,10 @@ class Grounder:
                         phrased.setdefault(j, set()).update(rendered)
             for i, low in enumerate(words):
                 if low in FUNCTION_WORDS or low in named or low in _CALENDAR or low in _EN_FRAME_WORDS:
+                    continue
+                # Words of the asking, not of what is dated: the word a "how" asks about ("How old
+                # was X when he died": old), and the words of a date ("on what date").
+                if low in _DATE_WORDS or (i and words[i - 1] == "how"):
                     continue
                 own = translations(low)
                 rendered = [*own, *phrased.get(i, ())]

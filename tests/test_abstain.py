@@ -416,3 +416,14 @@ def test_a_head_chinese_writes_with_one_character_is_found_by_that_character():
     assert unstated("How many ships called at the port this year?", "en", hits) is None
     assert unstated("How many tons of grain were shipped?", "en", [_hit("全年运出粮食约3万吨。")]) is None
     assert unstated("How many ships called at the port this year?", "en", [_hit("该港今年共接待12万名游客。")])
+
+
+def test_the_words_of_the_asking_are_not_what_is_dated():
+    g = Grounder(["金永南因病逝世。" * 20 + "2025年11月3日，金永南因病逝世，享年97岁。"])
+    events = g.events("How old was Kim Yong Nam when he died, and on what date?", "en")
+    # "old" is what "how" asks, "date" is the answer's kind; 逝世 is in every sentence: nothing left.
+    assert all(not ({"old", "date"} & forms) for forms in events)
+    question = "How old was Kim Yong Nam when he died, and on what date?"
+    grounding = g(question, "en")
+    hits = [_hit("2025年11月3日，金永南因病逝世，享年97岁。")]
+    assert unstated(question, "en", hits, grounding.about, grounding.documents, grounding.events) is None
