@@ -86,6 +86,15 @@ _DAY = re.compile(
     re.I,
 )
 _LABEL = re.compile(r"^\s*\d+\.\d+\s")
+# A question that asks for a year or a month, not a time in general.
+_CALENDAR_Q = re.compile(r"哪一?年|哪个月|几月|\b(?:which|what) (?:year|month)\b", re.I)
+_NUMERIC_DATE = re.compile(r"(?<!\d)(?:1[89]|20)\d\d\s*([-./])\s*(?:0?[1-9]|1[0-2])\s*\1\s*(?:0?[1-9]|[12]\d|3[01])(?!\d)")
+# A time of day: it answers "when" and "什么时间" as a date does.
+_CLOCK = re.compile(
+    r"凌晨|清晨|早晨|上午|中午|下午|傍晚|晚上|晚间|深夜|午夜|夜间|北京时间|当地时间|\d{1,2}\s*[时点]|\d{1,2}:\d\d"
+    r"|\b(?:midnight|dawn|morning|afternoon|evening|night|noon)\b|\b\d{1,2}\s*[ap]\.?m\b",
+    re.I,
+)
 #: Titles of office (a general class: the holder of one is a person): "who is the <title>",
 #: "which <title>", "<title>是谁".
 _TITLES_EN = (r"(?:president|vice[- ]president|prime minister|premier|(?:foreign |defen[cs]e )?minister"
@@ -126,7 +135,7 @@ def expected_answer(question: str, lang: str) -> Expectation | None:
         if m:
             if _SHARE_WORDS.search(question[m.start() : m.end() + 12]):
                 return Expectation("share")
-            return Expectation("number", _en_head(question[m.end() :]))
+            return Expectation("number", _en_head(question[m.end() :], count=m.group(0).lower() == "how many"))
         measure = _en_measure(question)
         if measure:
             return measure
@@ -193,6 +202,12 @@ def _zh_head(question: str, m: re.Match) -> str | None:
     """The noun a Chinese count is about: the one after "多少次/几个", else the one before "多少"."""
     import rjieba
 
+    # "多少亿欧元的商业合同": the unit before 的 measures the noun after it, which is the head.
+    unit = re.match(rf"[{CJK}]{{0,5}}?的([{CJK}]+)", question[m.end() :])
+    if unit:
+        words = [w for w in rjieba.cut(unit.group(1)) if len(w) >= 2]
+        if words:
+            return words[-1]
     after = re.match(rf"[个次名项家国位倍成条种]?([{CJK}]+)", question[m.end() :])
     if after and after.group(1):
         words = rjieba.tag(after.group(1))
@@ -214,14 +229,23 @@ def _zh_head(question: str, m: re.Match) -> str | None:
     return None
 
 
-def _en_head(rest: str) -> str | None:
-    """The noun an English count is about: the last word of the phrase after "how many" / "of"."""
+def _en_head(rest: str, count: bool = False) -> str | None:
+    """The noun an English count is about: the last word of the phrase after "how many" / "of".
+
+    After "how many" (`count`) the phrase ends at its first plural noun, the thing counted: in "How
+    many people took part in …" the words after "people" are its verb, not what is counted; after
+    a counter ("people", "times") the verb says what is counted ("How many people died": died). After
+    a copula, a phrase ending in an -ing word is a subject and its progressive verb ("how much was
+    the rebar worker earning"): what is measured is the verb's object, which the question does not
+    name, so there is no head to judge."""
     phrase = []
-    words = re.findall(r"[A-Za-z][A-Za-z'-]*|[^\sA-Za-z]", rest)
+    # A word may hold digits ("P-8A"): only a figure or a mark by itself ends the phrase.
+    words = re.findall(r"[A-Za-z][A-Za-z0-9'-]*|[^\sA-Za-z]", rest)
     # "How large is <subject> …": the thing measured is the subject after the copula.
-    if words and words[0].lower() in _EN_AUXILIARIES:
+    copula = bool(words) and words[0].lower() in _EN_AUXILIARIES
+    if copula:
         words = words[1:]
-    for word in words:
+    for i, word in enumerate(words):
         low = word.lower()
         if low in _EN_SKIP:
             continue
@@ -230,9 +254,31 @@ def _en_head(rest: str) -> str | None:
         if not word[0].isalpha() or (low in FUNCTION_WORDS and not (len(word) > 1 and word.isupper())):
             break
         phrase.append(word)
+        if count and _plural(word):
+            # "How many people died": a counter's verb says what is counted (deaths).
+            after = words[i + 1] if i + 1 < len(words) else ""
+            if low in _EN_COUNTERS and after[:1].isalpha() and after.lower() not in FUNCTION_WORDS:
+                return after
+            break
     if not phrase or phrase[-1].lower() in _EN_COUNTERS:
         return None
+    if copula and len(phrase) >= 2 and phrase[-1].lower().endswith("ing"):
+        return None
     return phrase[-1]
+
+
+#: English plurals not formed with -s (a closed class of the language, not words of a question).
+_IRREGULAR_PLURALS = {"people": "person", "men": "man", "women": "woman", "children": "child", "feet": "foot",
+                      "mice": "mouse", "teeth": "tooth"}
+
+
+def _plural(word: str) -> bool:
+    """Whether an English word is a plural noun form: -s (not -ss, -us, -is; not an acronym such
+    as US) or an irregular plural."""
+    low = word.lower()
+    if low in _IRREGULAR_PLURALS:
+        return True
+    return len(low) > 3 and not word.isupper() and low.endswith("s") and not low.endswith(("ss", "us", "is"))
 
 
 def states(sentence: str, kind: str) -> bool:
@@ -277,8 +323,45 @@ def _head_forms(head: str, lang: str) -> list[str] | None:
         return [head]
     from .dictionary import translations
 
+    from .dictionary import lemmas
+
     forms = translations(head)
-    return [head.lower(), *forms] if forms else None
+    # An irregular plural is looked up by its singular (women -> woman: 妇女, 女性).
+    singular = _IRREGULAR_PLURALS.get(head.lower())
+    if singular:
+        forms = [*forms, *translations(singular)]
+    # A unit or a thing Chinese names with one character (tons -> 吨, ships -> 船): prose writes
+    # 3万吨, 两艘船, which no two-character rendering (公吨, 船只) matches.
+    chars = _single_characters()
+    forms = [*forms, *(c for w in (*lemmas(head.lower()), singular or "") for c in chars.get(w, ()))]
+    return [head.lower(), *dict.fromkeys(forms)] if forms else None
+
+
+@lru_cache(maxsize=1)
+def _single_characters() -> dict[str, tuple[str, ...]]:
+    """English word -> the one-character CC-CEDICT headwords whose whole sense is that word
+    ("ton" -> 吨, "ship" -> 船, 舶): the characters `rag.dictionary` leaves out as too ambiguous
+    to search with, which still show that a sentence names a thing counted."""
+    import gzip
+
+    from .dictionary import _cedict_path
+
+    path = _cedict_path()
+    out: dict[str, list[str]] = {}
+    if path is None:
+        return {}
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split(" ", 3)
+            if len(parts) < 4 or len(parts[1]) != 1 or not parts[2].startswith("[") or parts[2][1:2].isupper():
+                continue
+            char = parts[1]
+            gloss = parts[3].strip().strip("/")
+            for sense in gloss.split("/"):
+                sense = re.sub(r"\([^)]*\)", "", sense).strip().lower()
+                if re.fullmatch(r"[a-z]+", sense):
+                    out.setdefault(sense, []).append(char)
+    return {w: tuple(dict.fromkeys(cs)) for w, cs in out.items()}
 
 
 def unstated(
@@ -313,8 +396,13 @@ def unstated(
     # holder; where none does, any person named will do.
     if want.kind == "person" and forms and not any(f in _squash(t).lower() for t in sentences for f in forms):
         forms = None
+    # "When / 什么时间 / 何时" may ask for a time of day ("深夜至凌晨"); "which year" may not.
+    clock = want.kind == "date" and not _CALENDAR_Q.search(question)
     for sentence in sentences:
-        if not states(sentence, want.kind):
+        text = _LABEL.sub("", sentence)
+        stated = states(sentence, want.kind) or (clock and _CLOCK.search(text))
+        # A date written in figures (2025-09-03, 2025.9.3, 2025/9/3) states a year, a month and a day.
+        if not (stated or (want.kind in ("date", "day") and _NUMERIC_DATE.search(text))):
             continue
         # A date answers only in a sentence that speaks of what the question dates.
         if events and not any(f in _squash(sentence).lower() for forms_ in events for f in forms_):
@@ -438,6 +526,9 @@ GENERAL_SENSES = 10
 #: Words that frame a question about the report rather than say what it asks ("according to the
 #: report", "does the report say"): the class of words that name the source, not the matter.
 _EN_FRAME_WORDS = frozenset({"report", "reports", "say", "says", "said", "mention", "mentions", "mentioned"})
+#: Words that name a date or a span of time: in "on what date did …" they are what is asked, not
+#: what is dated (a Chinese question's date words are left out by `_DATE` the same way).
+_DATE_WORDS = frozenset({"date", "dates", "day", "days", "year", "years", "month", "months", "time", "times"})
 #: Calendar words are dates, not names (CC-CEDICT spells 六月 "June" with a capital): the date
 #: checks judge them.
 _CALENDAR = frozenset((*_MONTHS, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
@@ -553,6 +644,10 @@ class Grounder:
                         phrased.setdefault(j, set()).update(rendered)
             for i, low in enumerate(words):
                 if low in FUNCTION_WORDS or low in named or low in _CALENDAR or low in _EN_FRAME_WORDS:
+                    continue
+                # Words of the asking, not of what is dated: the word a "how" asks about ("How old
+                # was X when he died": old), and the words of a date ("on what date").
+                if low in _DATE_WORDS or (i and words[i - 1] == "how"):
                     continue
                 own = translations(low)
                 rendered = [*own, *phrased.get(i, ())]

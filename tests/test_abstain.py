@@ -369,6 +369,8 @@ def test_a_question_that_dates_only_general_words_or_names_is_not_judged():
     assert unstated(question, "en", hits, grounding.about, grounding.documents, grounding.events) is None
     # A specific word ("railway" -> 铁路) is judged, with the general ones as further spellings.
     assert g.events("When did construction of the railway begin?", "en")
+
+
 def test_the_documents_dated_like_the_question_are_those_that_mention_its_years_and_months():
     g = Grounder(
         ["2022 年 11 月的领导人会议。", "2025年亚太经合组织会议在庆州举行。", "2022年的局势与2025年的展望。"],
@@ -383,3 +385,61 @@ def test_the_documents_dated_like_the_question_are_those_that_mention_its_years_
     assert Grounder(["2022年。", "2022年。"], sources=["a.txt", "b.txt"]).dated("2022年怎样？") is None
     assert Grounder(["2022年。"], sources=["a.txt"]).dated("2022年怎样？") is None
     assert Grounder(["2022年。", "2025年。"]).dated("2022年怎样？") is None
+
+
+def test_the_thing_counted_ends_at_its_plural_noun_and_a_progressive_verb_has_none():
+    # "How many people took part": "people" is what is counted (a counter), "took part" its verb.
+    assert expected_answer("How many people took part in the second rehearsal?", "en") == Expectation("number", "took")
+    assert expected_answer("How many people died in the floods?", "en") == Expectation("number", "died")
+    assert expected_answer("How many women enrolled in training courses in 2025?", "en") == Expectation("number", "women")
+    assert expected_answer("How many patrol flights took place in 2025?", "en") == Expectation("number", "flights")
+    assert expected_answer("How many US troops are stationed in Korea?", "en") == Expectation("number", "troops")
+    # "how much was <subject> earning": the amount earned is not the worker.
+    assert expected_answer("How much was the young rebar worker earning per day?", "en") == Expectation("number")
+    hits = [_hit("一年后，她的日薪增至约350-360元。参与人数增至约4万人。")]
+    assert unstated("How much was the young rebar worker earning per day?", "en", hits) is None
+    assert unstated("How many people took part in the second rehearsal?", "en", hits) is None
+
+
+def test_when_may_be_answered_by_a_time_of_day_but_which_year_is_not():
+    hits = [_hit("美方的网络攻击多选择在北京时间深夜至凌晨发起。")]
+    assert unstated("美方的网络攻击多选择在什么时间发起？", "zh", hits) is None
+    assert unstated("美方的网络攻击是哪一年发起的？", "zh", hits)
+    assert unstated("When did the attacks usually start?", "en", [_hit("The attacks usually started after midnight.")]) is None
+
+
+def test_a_unit_before_de_measures_the_noun_after_it():
+    assert expected_answer("双方签署了多少亿欧元的商业合同？", "zh") == Expectation("number", "合同")
+    hits = [_hit("双方签署了多项合作文件。访问期间共有300名企业家随行。")]
+    assert unstated("双方签署了多少亿欧元的商业合同？", "zh", hits)
+    assert unstated("双方签署了多少亿欧元的商业合同？", "zh", [_hit("双方签署了总额约90亿欧元的合同。")]) is None
+
+
+def test_an_irregular_plural_head_is_read_by_its_singular_and_a_word_may_hold_digits():
+    hits = [_hit("参加培训的女性学员达120人。")]
+    assert unstated("How many women enrolled in the training courses?", "en", hits) is None
+    assert expected_answer("How many Australian P-8A patrol flights took place?", "en") == Expectation("number", "flights")
+
+
+def test_a_date_written_in_figures_answers_a_date_or_a_day():
+    hits = [_hit("新版国家标准于2025-09-03起正式实施。")]
+    assert unstated("新版国家标准于哪一天正式实施？", "zh", hits) is None
+    assert unstated("新版国家标准于哪一天正式实施？", "zh", [_hit("新版国家标准已经正式实施。")])
+
+
+def test_a_head_chinese_writes_with_one_character_is_found_by_that_character():
+    hits = [_hit("该港今年共有12艘船停靠。")]
+    assert unstated("How many ships called at the port this year?", "en", hits) is None
+    assert unstated("How many tons of grain were shipped?", "en", [_hit("全年运出粮食约3万吨。")]) is None
+    assert unstated("How many ships called at the port this year?", "en", [_hit("该港今年共接待12万名游客。")])
+
+
+def test_the_words_of_the_asking_are_not_what_is_dated():
+    g = Grounder(["金永南因病逝世。" * 20 + "2025年11月3日，金永南因病逝世，享年97岁。"])
+    events = g.events("How old was Kim Yong Nam when he died, and on what date?", "en")
+    # "old" is what "how" asks, "date" is the answer's kind; 逝世 is in every sentence: nothing left.
+    assert all(not ({"old", "date"} & forms) for forms in events)
+    question = "How old was Kim Yong Nam when he died, and on what date?"
+    grounding = g(question, "en")
+    hits = [_hit("2025年11月3日，金永南因病逝世，享年97岁。")]
+    assert unstated(question, "en", hits, grounding.about, grounding.documents, grounding.events) is None
