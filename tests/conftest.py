@@ -82,6 +82,14 @@ MODEL_FIXTURES = {"real_env", "real_assistant", "model_dir", "st_model"}
 INNER_LOOP_EXAMPLES = "30"
 
 
+def assert_within(figures, label: str, floors: dict[str, float], ceilings: dict[str, float]) -> None:
+    """Fail naming every headline figure of `label` below its floor or above its ceiling."""
+    low = {name: getattr(figures, name) for name, floor in floors.items() if getattr(figures, name) < floor}
+    high = {name: getattr(figures, name) for name, cap in ceilings.items() if getattr(figures, name) > cap}
+    assert not low, f"{label}: below the floor {floors}: {low}"
+    assert not high, f"{label}: above the ceiling {ceilings}: {high}"
+
+
 def pytest_configure(config):
     if "not slow" in (config.option.markexpr or ""):
         os.environ.setdefault("RAG_PROPERTY_EXAMPLES", INNER_LOOP_EXAMPLES)

@@ -26,6 +26,8 @@ import pytest
 
 from rag.evaluate import Headline, evaluate, headlines, load_gold
 
+from .conftest import assert_within
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Where the checkout expects the shared library (a sibling folder of the checkout).
 LIBRARY = ROOT.parent / "shared" / "library"
@@ -128,11 +130,7 @@ def test_both_halves_are_measured(figures):
 
 @pytest.mark.parametrize("half", sorted(FLOORS))
 def test_library_figures_hold(figures, half):
-    h = figures[half]
-    low = {name: getattr(h, name) for name, floor in FLOORS[half].items() if getattr(h, name) < floor}
-    high = {name: getattr(h, name) for name, cap in CEILINGS[half].items() if getattr(h, name) > cap}
-    assert not low, f"{half}: below the floor {FLOORS[half]}: {low}"
-    assert not high, f"{half}: above the ceiling {CEILINGS[half]}: {high}"
+    assert_within(figures[half], half, FLOORS[half], CEILINGS[half])
 
 
 def test_a_missing_library_fails_the_guard_instead_of_skipping_it(monkeypatch, tmp_path):

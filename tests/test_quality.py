@@ -16,6 +16,8 @@ import pytest
 
 from rag.evaluate import Headline, evaluate, headlines, load_gold
 
+from .conftest import assert_within
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +52,4 @@ def test_every_set_is_measured(figures):
 
 @pytest.mark.parametrize("gold_set", sorted(FLOORS))
 def test_headline_figures_hold(figures, gold_set):
-    h = figures[gold_set]
-    low = {name: getattr(h, name) for name, floor in FLOORS[gold_set].items() if getattr(h, name) < floor}
-    high = {name: getattr(h, name) for name, cap in CEILINGS[gold_set].items() if getattr(h, name) > cap}
-    assert not low, f"{gold_set}: below the floor {FLOORS[gold_set]}: {low}"
-    assert not high, f"{gold_set}: above the ceiling {CEILINGS[gold_set]}: {high}"
+    assert_within(figures[gold_set], gold_set, FLOORS[gold_set], CEILINGS[gold_set])
