@@ -153,6 +153,24 @@ def _spelled_out_acronyms(question: str, term_pairs: dict[str, set[str]]) -> lis
     return out
 
 
+#: A term pair whose English side is one word this short (an acronym, most often: WHO, UPS, PLA)
+#: and also an English word CC-CEDICT knows (who, up) pairs with a question's word only where the
+#: question writes it as an acronym or a name
+#: (`_written_as_names`): "Who spoke …" is not the WHO, "set up" not UPS (`english_key` reads
+#: "ups" as "up"). Term pairs are harvested from every report of a library, so such keys abound.
+SHORT_KEY = 5
+
+
+def _written_as_names(text: str) -> set[str]:
+    """The `english_key` forms of the question's words written in capitals (WHO, AI) or as names
+    (:func:`_name_flags`: "the Quad")."""
+    text = POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", text))
+    words = _WORD_RE.findall(text)
+    flags = _name_flags(text)
+    return {english_key(w) for w, name in zip(words, flags)
+            if name or (len(w) >= 2 and w.isupper()) or (any(c.isupper() for c in w[1:]))}
+
+
 def _latin_words(text: str) -> list[str]:
     text = POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", text))
     return [dictionary_word(w) for w in _WORD_RE.findall(text)]
@@ -202,9 +220,12 @@ def sense_groups(
     if use_pairs and term_pairs:
         # Keys and question are compared in the same normalized form ("Out-competes" ~ "out-compete").
         key_text = f" {english_key(question)} "
+        written = _written_as_names(question)
         for key, terms in term_pairs.items():
             norm_key = english_key(key)
-            if norm_key and f" {norm_key} " in key_text:
+            if norm_key and f" {norm_key} " in key_text and (
+                    " " in norm_key or len(norm_key) > SHORT_KEY or norm_key in written
+                    or not senses(dictionary_word(norm_key), english_dictionary())):
                 out.append(SenseGroup(key, tuple(sorted(terms))))
         out.extend(_spelled_out_acronyms(question, term_pairs))
     if use_dictionary and not chinese and per_key > 0:

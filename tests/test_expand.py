@@ -158,3 +158,15 @@ def test_the_words_naming_the_document_are_left_out_of_a_question_on_request():
     assert without_document_words("How did reporters react to this report?") == "How did reporters react to?"
     assert without_document_words("What is ASEAN's role?") == "What is ASEAN's role?"
     assert {"report", "reports"} <= STOPWORDS  # BM25 leaves them out too
+
+
+def test_a_short_term_pair_that_is_an_english_word_needs_the_acronym_written_as_one():
+    from rag.expand import sense_groups
+
+    pairs = {"who": {"世界卫生组织"}, "ups": {"联合包裹服务公司"}, "ipef": {"印太经济框架"}}
+    keys = lambda q: {g.key for g in sense_groups(q, pairs)}  # noqa: E731
+    assert "who" not in keys("Who spoke for the army?")
+    assert "ups" not in keys("What groups did he try to set up?")
+    assert "who" in keys("When did the US leave the WHO?")
+    # Not an English word: matched however it is written.
+    assert "ipef" in keys("what is the ipef?")
