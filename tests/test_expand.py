@@ -170,3 +170,15 @@ def test_a_short_term_pair_that_is_an_english_word_needs_the_acronym_written_as_
     assert "who" in keys("When did the US leave the WHO?")
     # Not an English word: matched however it is written.
     assert "ipef" in keys("what is the ipef?")
+
+
+def test_english_dates_are_written_as_the_reports_write_them():
+    from rag.expand import english_dates
+
+    assert english_dates("What happened in December 2025?") == ["2025年12月"]
+    assert english_dates("the pressure at 5 a.m. on 11 July") == ["7月11日"]
+    assert english_dates("On December 3, 2025, who spoke?") == ["2025年12月3日"]
+    assert english_dates("the Oct 7 attack") == ["10月7日"]
+    # "may" is a verb unless a day or a year goes with it; an abbreviation alone is not a month.
+    assert english_dates("May I ask what they may do?") == [] and english_dates("in Mar") == []
+    assert english_dates("in May 2024") == ["2024年5月"]
