@@ -61,6 +61,8 @@ def english_dates(question: str) -> list[str]:
         day1, mon1, mon2, day2, mon3, year = m.groups()
         name = (mon1 or mon2 or mon3).lower().rstrip(".")
         day = day1 or day2
+        if mon3 and not year and not mon3[0].isupper():
+            continue  # "march" alone is a verb; "March" alone a month
         if name == "may" and not (day or year) or (mon3 and not year and name in ("mar", "may", "jan", "dec", "sep", "oct", "nov", "jun", "jul", "aug", "apr", "feb", "sept")):
             continue
         month = next(i for i, full in enumerate(_MONTHS, 1) if full.startswith(name[:3]))

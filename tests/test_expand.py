@@ -182,3 +182,10 @@ def test_english_dates_are_written_as_the_reports_write_them():
     # "may" is a verb unless a day or a year goes with it; an abbreviation alone is not a month.
     assert english_dates("May I ask what they may do?") == [] and english_dates("in Mar") == []
     assert english_dates("in May 2024") == ["2024年5月"]
+
+
+def test_a_lower_case_month_alone_is_a_word_not_a_date():
+    from rag.expand import english_dates
+
+    assert english_dates("Who will march on the capital?") == []
+    assert english_dates("What did they decide in March?") == ["3月"]
