@@ -34,7 +34,7 @@ GOLD = ROOT / "eval" / "gold_library.jsonl"
 #: Lowest acceptable figure per half (fractions): R@5 and MRR@10 per language, unanswerable
 #: questions flagged, faithful citations.
 FLOORS: dict[str, dict[str, float]] = {
-    "library-A": dict(zh_recall_5=0.93, zh_mrr_10=0.95, en_recall_5=0.87, en_mrr_10=0.72, flagged=0.28, faithful=1.0),
+    "library-A": dict(zh_recall_5=0.93, zh_mrr_10=0.95, en_recall_5=0.95, en_mrr_10=0.77, flagged=0.28, faithful=1.0),
     "library-B": dict(zh_recall_5=0.90, zh_mrr_10=0.92, en_recall_5=0.94, en_mrr_10=0.77, flagged=0.55, faithful=1.0),
 }
 #: Highest acceptable figure per half: answerable questions wrongly flagged not found, mean
