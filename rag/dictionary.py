@@ -34,7 +34,7 @@ __all__ = [
 
 #: Bump when output changes (how glosses are filtered and keyed): a new number is a new cache
 #: file, and the index records it.
-VERSION = 2
+VERSION = 3
 
 #: Prefix of the keys that list only proper nouns (CC-CEDICT entries whose pinyin is capitalised):
 #: ``dictionary[NAME_PREFIX + "trump"] == ["特朗普"]`` while ``dictionary["trump"]`` is the card
@@ -146,6 +146,26 @@ def _name_keys(gloss: str, pinyin: str) -> list[str]:
     return keys
 
 
+#: Rank given to a proper noun's pinyin keys: after every sense its glosses give.
+_PINYIN_SENSE = 99
+_PINYIN_SYLLABLE_RE = re.compile(r"^[A-Za-z]+[1-5]$")
+
+
+def _pinyin_keys(pinyin: str, person: bool) -> list[str]:
+    """Keys a proper noun is written by in English as pinyin: its toneless syllables joined
+    ("Fu2 jian4" -> "fujian": glossed "Fujian province (Fukien) in east China", whose English key
+    is the province), and for a person the family name apart ("Li3 Ke4 qiang2" -> "li keqiang").
+    Two syllables or more: one syllable (Long, Men, Fan) is an English word as often as a name."""
+    syllables = pinyin.split()
+    if len(syllables) < 2 or not all(_PINYIN_SYLLABLE_RE.match(x) for x in syllables):
+        return []
+    plain = [x[:-1].lower() for x in syllables]
+    keys = ["".join(plain)]
+    if person:
+        keys.append(plain[0] + " " + "".join(plain[1:]))
+    return keys
+
+
 def _build_english_dictionary(path: Path) -> dict[str, list[str]]:
     ranked: dict[str, list[tuple[int, int, str]]] = {}
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -173,6 +193,10 @@ def _build_english_dictionary(path: Path) -> dict[str, list[str]]:
                     for key in dict.fromkeys([*keys, *_name_keys(g, rest[1:end])]):
                         ranked.setdefault(NAME_PREFIX + key, []).append((sense, order, simp))
                 sense += 1
+            if proper:
+                person = bool(_LIFE_DATES_RE.search(rest))
+                for key in _pinyin_keys(rest[1:end], person):
+                    ranked.setdefault(NAME_PREFIX + key, []).append((_PINYIN_SENSE, order, simp))
     out: dict[str, list[str]] = {}
     for key, cands in ranked.items():
         cands.sort()

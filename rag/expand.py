@@ -18,7 +18,7 @@ from .dictionary import MAX_GLOSS_WORDS, dictionary_word, english_dictionary, le
 from .text import FUNCTION_WORDS, LATIN_WORD_RE, detect_lang
 from .tokens import POSSESSIVE_RE, english_key, latin_token, tokenize
 
-__all__ = ["expand_query", "sense_groups", "SenseGroup", "DICT_CANDIDATES", "STOPWORDS", "DOCUMENT_WORDS",
+__all__ = ["expand_query", "english_dates", "sense_groups", "SenseGroup", "DICT_CANDIDATES", "STOPWORDS", "DOCUMENT_WORDS",
            "without_document_words"]
 
 #: Chinese words added for one English word or phrase of an English question.
@@ -39,6 +39,40 @@ _WORD_RE = re.compile(r"[A-Za-z0-9]+")
 _MAX_ACRONYM_SPAN = 10
 _DOCUMENT_REF = re.compile(
     r"\b(?:(?:the|this|that|its) )?(?:" + "|".join(sorted(DOCUMENT_WORDS)) + r")(?:'s|’s)?\b", re.I)
+
+
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+           "october", "november", "december")
+_MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|december|" \
+         r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?"
+# "3 December 2025", "December 3, 2025", "December 2025", "3 December", "December 3".
+_DATE_RE = re.compile(
+    rf"\b(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\d)|{_MONTH})"
+    rf"(?:,?\s+(\d{{4}}))?\b", re.I)
+
+
+def english_dates(question: str) -> list[str]:
+    """The dates an English question names, written as Chinese reports write them: "December
+    2025" -> 2025年12月, "3 December" -> 12月3日, "December 3, 2025" -> 2025年12月3日. CC-CEDICT
+    renders a month as 十二月 (or the lunar 腊月), which these reports never write. "May" is read as
+    a month only next to a day or a year (it is also a verb)."""
+    out: list[str] = []
+    for m in _DATE_RE.finditer(question):
+        day1, mon1, mon2, day2, mon3, year = m.groups()
+        name = (mon1 or mon2 or mon3).lower().rstrip(".")
+        day = day1 or day2
+        if mon3 and not year and not mon3[0].isupper():
+            continue  # "march" alone is a verb; "March" alone a month
+        if name == "may" and not (day or year) or (mon3 and not year and name in ("mar", "may", "jan", "dec", "sep", "oct", "nov", "jun", "jul", "aug", "apr", "feb", "sept")):
+            continue
+        month = next(i for i, full in enumerate(_MONTHS, 1) if full.startswith(name[:3]))
+        if day and not 1 <= int(day) <= 31:
+            continue
+        text = f"{year}年" if year else ""
+        text += f"{month}月" + (f"{int(day)}日" if day else "")
+        if text not in out:
+            out.append(text)
+    return out
 
 
 def without_document_words(question: str) -> str:
@@ -153,6 +187,24 @@ def _spelled_out_acronyms(question: str, term_pairs: dict[str, set[str]]) -> lis
     return out
 
 
+#: A term pair whose English side is one word this short (an acronym, most often: WHO, UPS, PLA)
+#: and also an English word CC-CEDICT knows (who, up) pairs with a question's word only where the
+#: question writes it as an acronym or a name
+#: (`_written_as_names`): "Who spoke …" is not the WHO, "set up" not UPS (`english_key` reads
+#: "ups" as "up"). Term pairs are harvested from every report of a library, so such keys abound.
+SHORT_KEY = 5
+
+
+def _written_as_names(text: str) -> set[str]:
+    """The `english_key` forms of the question's words written in capitals (WHO, AI) or as names
+    (:func:`_name_flags`: "the Quad")."""
+    text = POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", text))
+    words = _WORD_RE.findall(text)
+    flags = _name_flags(text)
+    return {english_key(w) for w, name in zip(words, flags)
+            if name or (len(w) >= 2 and w.isupper()) or (any(c.isupper() for c in w[1:]))}
+
+
 def _latin_words(text: str) -> list[str]:
     text = POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", text))
     return [dictionary_word(w) for w in _WORD_RE.findall(text)]
@@ -202,9 +254,12 @@ def sense_groups(
     if use_pairs and term_pairs:
         # Keys and question are compared in the same normalized form ("Out-competes" ~ "out-compete").
         key_text = f" {english_key(question)} "
+        written = _written_as_names(question)
         for key, terms in term_pairs.items():
             norm_key = english_key(key)
-            if norm_key and f" {norm_key} " in key_text:
+            if norm_key and f" {norm_key} " in key_text and (
+                    " " in norm_key or len(norm_key) > SHORT_KEY or norm_key in written
+                    or not senses(dictionary_word(norm_key), english_dictionary())):
                 out.append(SenseGroup(key, tuple(sorted(terms))))
         out.extend(_spelled_out_acronyms(question, term_pairs))
     if use_dictionary and not chinese and per_key > 0:

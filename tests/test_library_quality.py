@@ -39,7 +39,7 @@ GOLD = ROOT / "eval" / "gold_library.jsonl"
 #: changes which three passages the not-found check reads for one of its questions on the 16 reports
 #: (3 of 7; 4 of 7 in the 81-file library) while lifting library-A English R@5 0.897 -> 0.949 here.
 FLOORS: dict[str, dict[str, float]] = {
-    "library-A": dict(zh_recall_5=0.93, zh_mrr_10=0.95, en_recall_5=0.92, en_mrr_10=0.75, flagged=0.40, faithful=1.0),
+    "library-A": dict(zh_recall_5=0.93, zh_mrr_10=0.95, en_recall_5=0.95, en_mrr_10=0.77, flagged=0.40, faithful=1.0),
     "library-B": dict(zh_recall_5=0.90, zh_mrr_10=0.92, en_recall_5=0.94, en_mrr_10=0.77, flagged=0.40, faithful=1.0),
 }
 #: Highest acceptable figure per half: answerable questions wrongly flagged not found, mean

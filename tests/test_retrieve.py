@@ -512,3 +512,19 @@ def test_in_a_library_an_english_question_is_embedded_without_the_report_it_name
     seen.clear()
     search(index, "报告对人口老龄化有什么建议？", 5, "dense", enc)
     assert seen == ["报告对人口老龄化有什么建议？"]  # a Chinese question is embedded as it is
+
+
+def test_an_english_questions_dates_are_embedded_as_the_reports_write_them(hash_assistant):
+    from rag.retrieve import search
+
+    index, enc = hash_assistant.index(), hash_assistant.query_encoder()
+    seen = []
+    real = enc.encode_queries
+    enc.encode_queries = lambda texts: seen.extend(texts) or real(texts)
+    try:
+        search(index, "What did ASEAN agree in November 2022?", 5, "dense", enc)
+        search(index, "What did ASEAN agree in November 2022?", 5, "dense", enc, bridge=False)
+    finally:
+        del enc.encode_queries
+    assert seen[0].endswith(" 2022年11月")
+    assert "2022年11月" not in seen[1]

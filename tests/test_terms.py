@@ -59,3 +59,19 @@ def test_term_pairs_of_the_report():
     assert got["rcep"] == {"区域全面经济伙伴关系协定"}
     assert got["integrated deterrence"] == {"集合威慑"}
     assert got["apec"] == {"亚太经合组织"}
+
+
+def test_term_pairs_lose_a_lead_in_the_text_uses_the_term_without():
+    # The run before the bracket starts mid-clause; the text names the term alone elsewhere.
+    text = "卫星图像和法新社（AFP）报道。法新社称……解放军正式成立战略支援部队（PLASSF）。战略支援部队……"
+    got = extract_term_pairs(text)
+    assert got["afp"] == {"法新社"}
+    assert got["plassf"] == {"战略支援部队"}
+
+
+def test_term_pairs_keep_a_whole_name_whose_tail_is_not_used_alone():
+    # 改革委员会 never stands alone here: the conjunction inside the name does not cut it.
+    assert extract_term_pairs("国家发展和改革委员会（NDRC）发布。")["ndrc"] == {"国家发展和改革委员会"}
+    # A short common word is the head of a term, not the term, even where the text uses it alone.
+    got = extract_term_pairs("印太集合威慑（Integrated deterrence）。威慑，威慑。")
+    assert got["integrated deterrence"] == {"印太集合威慑"}
