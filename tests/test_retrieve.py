@@ -1,9 +1,22 @@
 import re
+from contextlib import contextmanager
 
 import pytest
 
 from rag.errors import InvalidArgumentError
 from rag.retrieve import fuse, fuse_scores
+
+
+@contextmanager
+def embedded(enc):
+    """The texts `enc` embeds as queries while the block runs (in order), each still embedded."""
+    seen: list[str] = []
+    real = enc.encode_queries
+    enc.encode_queries = lambda texts: seen.extend(texts) or real(texts)
+    try:
+        yield seen
+    finally:
+        del enc.encode_queries
 
 
 def test_rrf_by_hand():
@@ -78,15 +91,10 @@ def test_bridge_false_embeds_an_english_question_as_it_is(hash_assistant):
     from rag.retrieve import search
 
     index, enc = hash_assistant.index(), hash_assistant.query_encoder()
-    seen = []
-    real = enc.encode_queries
-    enc.encode_queries = lambda texts: seen.extend(texts) or real(texts)
-    try:
-        q = "What does the report recommend on population ageing?"
+    q = "What does the report recommend on population ageing?"
+    with embedded(enc) as seen:
         search(index, q, 5, "dense", enc)
         search(index, q, 5, "dense", enc, bridge=False)
-    finally:
-        del enc.encode_queries
     assert seen[0].startswith(q + " ") and re.search(r"[\u4e00-\u9fff]", seen[0])  # bridged with Chinese terms
     assert seen[1] == q
 
@@ -500,17 +508,15 @@ def test_in_a_library_an_english_question_is_embedded_without_the_report_it_name
     (corpus / "other.md").write_text("# 人口报告\n\n本报告基于公开信息，分析人口老龄化的趋势。\n", encoding="utf-8")
     a = Assistant(corpus_dir=corpus, index_dir=tmp_path / "idx", encoder=HashEncoder(), on_notice=lambda m: None)
     index, enc = a.index(), a.query_encoder()
-    seen = []
-    real = enc.encode_queries
-    enc.encode_queries = lambda texts: seen.extend(texts) or real(texts)
     q = "What does the report recommend on population ageing?"
-    search(index, q, 5, "dense", enc)
+    with embedded(enc) as seen:
+        search(index, q, 5, "dense", enc)
     # First the question as a single report embeds it (to find the documents near it), then without
     # "the report", bridged with those documents' words.
     assert seen[0].startswith(q + " ")
     assert seen[-1].startswith("What does recommend on population ageing? ") and "report" not in seen[-1]
-    seen.clear()
-    search(index, "报告对人口老龄化有什么建议？", 5, "dense", enc)
+    with embedded(enc) as seen:
+        search(index, "报告对人口老龄化有什么建议？", 5, "dense", enc)
     assert seen == ["报告对人口老龄化有什么建议？"]  # a Chinese question is embedded as it is
 
 
@@ -518,13 +524,8 @@ def test_an_english_questions_dates_are_embedded_as_the_reports_write_them(hash_
     from rag.retrieve import search
 
     index, enc = hash_assistant.index(), hash_assistant.query_encoder()
-    seen = []
-    real = enc.encode_queries
-    enc.encode_queries = lambda texts: seen.extend(texts) or real(texts)
-    try:
+    with embedded(enc) as seen:
         search(index, "What did ASEAN agree in November 2022?", 5, "dense", enc)
         search(index, "What did ASEAN agree in November 2022?", 5, "dense", enc, bridge=False)
-    finally:
-        del enc.encode_queries
     assert seen[0].endswith(" 2022年11月")
     assert "2022年11月" not in seen[1]
