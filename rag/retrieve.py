@@ -7,9 +7,11 @@ Reciprocal rank fusion (`fuse`) keeps only ranks, and ranked a passage that both
 second above one that either put clearly first (README, "Choices": hybrid MRR@10 on dev, English
 0.809 -> 0.882, lockbox A Chinese 0.841 -> 0.942). RRF stays as the "hybrid-rrf" measurement
 variant of rag.evaluate. In a library, each document among the best candidates then ranks its
-own passages as an index of it alone would, and that score is added (`within_documents`). After
-fusion, a question asking for a number or a date gives a small bonus to the passages whose best
-sentence states one (`ANSWER_TYPE_BOOST`).
+own passages as an index of it alone would, and each passage's score becomes the mean of its
+library-wide and its within-document score (`within_documents`); a question naming a year ranks
+lower the documents that never mention it (`undated_last`). After fusion, a question asking for a
+number or a date gives a small bonus to the passages whose best sentence states one
+(`ANSWER_TYPE_BOOST`).
 """
 
 from __future__ import annotations
@@ -255,8 +257,10 @@ def within_documents(index: Index, ranked: list[tuple[int, float]], qvec: np.nda
     another report's passage that is only a middling match within its own report loses ground.
     Documents' scores stay comparable: the library-wide term decides between documents as before.
     A passage of a ranked document outside its document's lists takes the document's lowest
-    fused score; one outside the library's lists, the library's lowest. With one document it is
-    not applied (`search`): the within-document score is then the fused score itself."""
+    fused score; one outside the library's lists, the library's lowest; a passage of a document
+    not ranked on its own (not among the `top`, or with no match in it) counts 0 within it (a
+    candidate list's mean z-score). With one document it is not applied: the within-document score is then the
+    fused score itself."""
     if not weight or not ranked or len(index.ranges) <= 1:
         return ranked
     cents = file_centroids(index)
@@ -275,13 +279,15 @@ def within_documents(index: Index, ranked: list[tuple[int, float]], qvec: np.nda
             within.update(fused)
             lowest[row] = fused[-1][1]
     library = dict(ranked)
-    floor = ranked[-1][1] if ranked else 0.0
+    floor = ranked[-1][1]
     out: dict[int, float] = {}
     for p in dict.fromkeys([*library, *within]):
         row = int(cents.file_of[p])
         own = within.get(p, lowest.get(row, 0.0))
         out[p] = (library.get(p, floor) + weight * own) / (1.0 + weight)
     return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def undated_last(index: Index, ranked: list[tuple[int, float]], dated: frozenset[str] | None,
                  penalty: float = UNDATED_PENALTY) -> list[tuple[int, float]]:
     """`ranked` with the passages of documents outside `dated` `penalty` lower, re-sorted.
