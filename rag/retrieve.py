@@ -20,6 +20,7 @@ import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from . import config
 from .chunking import MATTER_KINDS, Passage
 from .index import Index
 from .text import detect_lang, has_cjk
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .expand import SenseGroup
 
 #: How many passages each retriever hands to fusion.
 CANDIDATES = 50
@@ -408,7 +412,7 @@ def metonyms(question: str, vocabulary) -> list[str]:
     return out
 
 
-def without_capitals(senses: list) -> list:
+def without_capitals(senses: list[SenseGroup]) -> list[SenseGroup]:
     """An English question's sense groups (`rag.expand.sense_groups`) without those that only render
     a capital city (Beijing -> 北京, 北京市), for a library, where the question's capitals stand for
     their governments (`metonyms` brings in the countries): other reports name the city itself
@@ -422,7 +426,7 @@ def without_capitals(senses: list) -> list:
 
 
 def search(index: Index, question: str, k: int, mode: str, encoder=None, *, bridge: bool = True,
-           fusion: str = "score", synonyms: bool | None = None, senses: list | None = None,
+           fusion: str = "score", synonyms: bool | None = None, senses: list[SenseGroup] | None = None,
            dated: frozenset[str] | None = None) -> list[Hit]:
     """The k best passages for a prepared question text; `encoder` is needed unless mode is bm25.
 
