@@ -44,6 +44,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -370,15 +371,13 @@ def serve(
     port = sock.getsockname()[1]
     print(f"rag: {len(assistant.passages())} passages, model {m.model}; open http://{shown}:{port}/ (API docs at /docs)",
           file=sys.stderr)
-    config = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("RAG_LOG_LEVEL", "warning"), access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    settings = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("RAG_LOG_LEVEL", "warning"), access_log=False)
+    uvicorn.Server(settings).run(sockets=[sock])
 
 
-def listen(host: str, port: int):
+def listen(host: str, port: int) -> socket.socket:
     """A TCP socket bound to (host, port), for uvicorn to serve on; InvalidArgumentError (one line)
     when the address is unknown, the port is out of range or taken, or binding is not allowed."""
-    import socket
-
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
