@@ -197,8 +197,8 @@ SHORT_KEY = 5
 
 
 def _written_as_names(text: str) -> set[str]:
-    """The `english_key` forms of the question's words written in capitals (WHO, AI) or as names
-    (:func:`_name_flags`: "the Quad")."""
+    """The `english_key` forms of the question's words written in capitals (WHO, AI), with a
+    capital after the first letter (eVTOL, McKinsey) or as names (:func:`_name_flags`: "the Quad")."""
     text = POSSESSIVE_RE.sub("", unicodedata.normalize("NFKC", text))
     words = _WORD_RE.findall(text)
     flags = _name_flags(text)
