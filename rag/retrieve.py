@@ -241,6 +241,12 @@ def document_prior(index: Index, ranked: list[tuple[int, float]], qvec: np.ndarr
     return sorted(out, key=lambda kv: (-kv[1], kv[0]))
 
 
+def _best_first(scores: dict[int, float], n: int) -> list[tuple[int, float]]:
+    """The `n` best (position, score) pairs of `scores`, best first, ties by position: a dense
+    search's candidate list for fusion."""
+    return [(p, scores[p]) for p in sorted(scores, key=lambda p: (-scores[p], p))[:n]]
+
+
 def within_documents(index: Index, ranked: list[tuple[int, float]], qvec: np.ndarray, tokens: list[str],
                      weights: dict[str, float] | None, dense_weight: float,
                      weight: float = WITHIN_DOC_WEIGHT, top: int = WITHIN_DOC_FROM) -> list[tuple[int, float]]:
@@ -276,9 +282,8 @@ def within_documents(index: Index, ranked: list[tuple[int, float]], qvec: np.nda
         source = cents.sources[row]
         lo, hi = index.ranges[source][:2]
         dense = index.dense_scores_in(qvec, depth * 4, source)
-        dense_list = [(p, dense[p]) for p in sorted(dense, key=lambda p: (-dense[p], p))[:depth]]
         lexical = index.lexical.search_in(tokens, depth, (lo, hi), weights)
-        fused = fuse_scores([dense_list, lexical], [dense_weight, 1.0 - dense_weight])
+        fused = fuse_scores([_best_first(dense, depth), lexical], [dense_weight, 1.0 - dense_weight])
         if fused:
             within.update(fused)
             lowest[row] = fused[-1][1]
@@ -493,7 +498,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
         weights = index.lexical.group_weights((g, [t for term in g for t in tokenize(term)]) for g in groups) if synonyms else None
         lexical = index.lexical.search(tokens, depth, weights)
 
-    dense_ranked = [(p, dense[p]) for p in sorted(dense, key=lambda p: (-dense[p], p))[:depth]]
+    dense_ranked = _best_first(dense, depth)
     if mode == "dense":
         ranked = dense_ranked
     elif mode == "bm25":
