@@ -9,8 +9,10 @@ store keeps them per file, so an update hands it only the files that changed.
 What retrieval reads (`rag.retrieve`, `rag.assistant`, `rag.scope`) is one loaded version: the
 FAISS store's `Index`, or `rag.store.milvus.MilvusIndex`, which answers the same from Milvus:
 `passages` by position (files by source, passages in order), `term_pairs`, `lexical` (`vocab`,
-`search`, `postings`), `dense_scores(qvec, units)`, `sentence_vectors(position)`, `manifest`,
-`path`; and, for a `--doc` scope, `restrict(sources)` (FAISS: `rag.scope.scoped_index`).
+`search`, `search_in` over one file's passages, `postings`), `dense_scores(qvec, units)`,
+`dense_scores_in(qvec, depth, source)` over one file's units (`best_units`),
+`sentence_vectors(position)`, `manifest`, `path`; and, for a `--doc` scope, `restrict(sources)`
+(FAISS: `rag.scope.scoped_index`).
 
 Passage ids are ``"<source>#<n>"``, n the passage number within its file (1-based), so a passage
 keeps its id when other files are added, changed or removed.
