@@ -201,7 +201,9 @@ def resolve(spec: str, docs: list[Document], passages: list[Passage], context_li
         source = spec.rpartition("#")[0]
         if source not in by_source:
             raise _unknown_file(source, by_source)
-        raise CitationError(f"no passage {spec!r} in the index: {source} has passages #1 to #{sum(p.source == source for p in passages)}")
+        count = sum(p.source == source for p in passages)
+        held = f"{source} has passages #1 to #{count}" if count else f"{source} has no indexed passage"
+        raise CitationError(f"no passage {spec!r} in the index: {held}")
     if not m:
         raise CitationError(f"{spec!r} is neither a passage id (corpus/<file>#N) nor a line reference (corpus/<file>:L40)")
     source = m.group("source")

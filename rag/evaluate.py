@@ -734,8 +734,9 @@ def render_markdown(reports: Sequence[EvalReport]) -> str:
         if first.own_file:
             asked += " (a question naming its report: that report only)"
         located = ", ".join(first.evidence_in) if len(first.evidence_in) <= 3 else f"{len(first.evidence_in)} files"
+        named = any(r.file for r in first.results) and not first.own_file
         out += [f"Asked of: {asked}. Evidence located in: {located}"
-                + (" (a question naming its report: that report only)." if any(r.file for r in first.results) else "."),
+                + (" (a question naming its report: that report only)." if named else "."),
                 ""]
     if first.left_out:
         out += [f"Not asked: {len(first.left_out)} question(s) about reports that are not among the files asked.", ""]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rag import config
+from rag.evaluate import Headline
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "corpus" / "ciss-2022-asia-pacific-community-outlook.txt"
@@ -82,7 +83,7 @@ MODEL_FIXTURES = {"real_env", "real_assistant", "model_dir", "st_model"}
 INNER_LOOP_EXAMPLES = "30"
 
 
-def assert_within(figures, label: str, floors: dict[str, float], ceilings: dict[str, float]) -> None:
+def assert_within(figures: Headline, label: str, floors: dict[str, float], ceilings: dict[str, float]) -> None:
     """Fail naming every headline figure of `label` below its floor or above its ceiling."""
     low = {name: getattr(figures, name) for name, floor in floors.items() if getattr(figures, name) < floor}
     high = {name: getattr(figures, name) for name, cap in ceilings.items() if getattr(figures, name) > cap}

@@ -46,6 +46,9 @@ def test_an_unknown_passage_or_file_names_what_is_there_not_every_file(corpus):
     assert n >= 1 and resolve("corpus/hidden.md#1", corpus, passages).passage_ids == ("corpus/hidden.md#1",)
     with pytest.raises(CitationError, match=rf"no passage 'corpus/hidden.md#9' in the index: corpus/hidden.md has passages #1 to #{n}$"):
         resolve("corpus/hidden.md#9", corpus, passages)
+    others = [p for p in passages if p.source != "corpus/hidden.md"]  # a file of the corpus with none indexed
+    with pytest.raises(CitationError, match=r"corpus/hidden.md has no indexed passage$"):
+        resolve("corpus/hidden.md#1", corpus, others)
     with pytest.raises(CitationError, match=r"'corpus/hiden.md' is not a file of the corpus; did you mean corpus/hidden.md"):
         resolve("corpus/hiden.md:1", corpus, [])
     with pytest.raises(CitationError, match=r"'corpus/hidden.md:L3-1' ends before it starts: write the first line first \(…:L1-3\)"):
@@ -104,7 +107,7 @@ def test_a_hit_lists_its_link_targets_as_absolute_spans_and_keeps_the_cited_text
 def test_a_passage_is_shown_with_links_folded_and_every_piece_maps_back_to_the_file(tmp_path):
     from rag.cite import folded, shown_text
 
-    from .conftest import LINKED_REPORT, linked_corpus
+    from .conftest import linked_corpus
 
     doc = load_corpus(linked_corpus(tmp_path))[0]
     p = next(p for p in split_passages(doc, ChunkSettings()) if "新华社" in p.text)

@@ -99,7 +99,11 @@ def test_serving_beyond_loopback_warns_in_one_line(assistant, monkeypatch, capsy
 
     from rag import server
 
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)  # bound, never served
+    def bound_never_served(self, sockets=None):
+        for sock in sockets or ():
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", bound_never_served)
     monkeypatch.delenv("RAG_API_KEY", raising=False)
     server.serve(host="127.0.0.1", port=0, assistant=assistant)
     assert "warning" not in capsys.readouterr().err
