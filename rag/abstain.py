@@ -557,14 +557,24 @@ _EN_OPENERS = frozenset("""what which who whom whose when where why how does did
 
 def _straddled(text: str, start: int, end: int) -> bool:
     """Whether a word the segmenter cut could as well be cut otherwise: its first or last
-    character forms a word with the character outside it (中美元首 cut 中/美元/首: 元首 is a
-    word, so 美元 is not read as a name the question is about)."""
+    character forms a word with the character outside it, and what it keeps still forms a word (中美元首
+    cut 中/美元/首: 元首 is a word and so is 中美, so 美元 is not read as a name the question is
+    about). A reading that would leave a character alone is not another cut: in 中国是在哪一年, 国是
+    is a word too, but 中 would stand alone, so 中国 is a name the question is about."""
     import rjieba
 
+    def word(s: str) -> bool:
+        return len(s) >= 2 and has_cjk(s) and rjieba.has_word(s)
+
     left, right = text[max(start - 1, 0) : start + 1], text[end - 1 : end + 1]
-    return (start > 0 and has_cjk(left[:1]) and rjieba.has_word(left)) or (
-        end < len(text) and has_cjk(right[-1:]) and rjieba.has_word(right)
-    )
+    if start > 0 and has_cjk(left[:1]) and rjieba.has_word(left):
+        # The rest of the word, alone or with the character after it, must be a word.
+        if word(text[start + 1 : end]) or (end < len(text) and word(text[start + 1 : end + 1])):
+            return True
+    if end < len(text) and has_cjk(right[-1:]) and rjieba.has_word(right):
+        if word(text[start : end - 1]) or (start > 0 and word(text[start - 1 : end - 1])):
+            return True
+    return False
 
 
 class Grounder:
