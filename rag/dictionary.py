@@ -40,8 +40,9 @@ VERSION = 3
 #: ``dictionary[NAME_PREFIX + "trump"] == ["特朗普"]`` while ``dictionary["trump"]`` is the card
 #: term 将牌. English keys never start with it.
 NAME_PREFIX = "="
-# A person's dates in a name gloss: "Donald Trump (1946-)", "Xi Jinping (1953-)".
-_LIFE_DATES_RE = re.compile(r"\((?:c\. )?\d{3,4} ?-")
+#: A person's dates in a name gloss: "Donald Trump (1946-)", "Xi Jinping (1953-)", "(c. 1000-)":
+#: the one test of "this entry names a person" (rag.names reads it too).
+LIFE_DATES = re.compile(r"\((?:c\. ?)?\d{3,4} ?-")
 
 _CEDICT_RELPATH = ("data", "cedict_1_0_ts_utf-8_mdbg.txt.gz")
 _GLOSS_SKIP_RE = re.compile(
@@ -137,7 +138,7 @@ def _name_keys(gloss: str, pinyin: str) -> list[str]:
     if not words or len(words) > MAX_GLOSS_WORDS:
         return []
     keys = [" ".join(words)]
-    if len(words) >= 2 and _LIFE_DATES_RE.search(gloss[m.end(1) :]):
+    if len(words) >= 2 and LIFE_DATES.search(gloss[m.end(1) :]):
         first = re.sub(r"\d", "", pinyin.split(" ", 1)[0]).lower()
         family = words[0] if words[0] == first else words[-1]
         # "King Jr.": a family name is a word, not an initial or suffix.
@@ -194,7 +195,7 @@ def _build_english_dictionary(path: Path) -> dict[str, list[str]]:
                         ranked.setdefault(NAME_PREFIX + key, []).append((sense, order, simp))
                 sense += 1
             if proper:
-                person = bool(_LIFE_DATES_RE.search(rest))
+                person = bool(LIFE_DATES.search(rest))
                 for key in _pinyin_keys(rest[1:end], person):
                     ranked.setdefault(NAME_PREFIX + key, []).append((_PINYIN_SENSE, order, simp))
     out: dict[str, list[str]] = {}

@@ -30,11 +30,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .dictionary import LIFE_DATES
 from .text import has_cjk
 
 _PINYIN = re.compile(r"\[([^\]]*)\]")
 _CAPITAL_OF = re.compile(r"\bcapital of (?:the )?([A-Z][\w'. -]*[\w.])")
-_PERSON = re.compile(r"\((?:c\. ?)?\d{3,4} ?-|\(name\)")
 _SEAT_OF = re.compile(
     r"\(([A-Z][\w'.-]*) federal capital\)|\bthe ([A-Z][\w'.-]*) federal government\b"
     r"|\bresidence of the president of (?:the )?([A-Z][\w'. -]*?)(?: in [A-Z]|$)"
@@ -132,7 +132,7 @@ def _build(path) -> dict[str, ProperNoun]:
                 common.add(simp)
                 continue
             names = english.setdefault(simp, [])
-            if _PERSON.search(rest):
+            if LIFE_DATES.search(rest) or "(name)" in rest:
                 people.add(simp)
             for gloss in rest[m.end():].strip().strip("/").split("/"):
                 part = _NAME_PART.match(gloss)
