@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .expand import DOCUMENT_WORDS, STATING_WORDS
 from .text import ARTICLES, CJK, FUNCTION_WORDS, has_cjk
 
 if TYPE_CHECKING:
@@ -525,7 +526,7 @@ COMMON_SHARE = 0.1
 GENERAL_SENSES = 10
 #: Words that frame a question about the report rather than say what it asks ("according to the
 #: report", "does the report say"): the class of words that name the source, not the matter.
-_EN_FRAME_WORDS = frozenset({"report", "reports", "say", "says", "said", "mention", "mentions", "mentioned"})
+_EN_FRAME_WORDS = DOCUMENT_WORDS | STATING_WORDS | frozenset("mention mentions mentioned".split())
 #: Words that name a date or a span of time: in "on what date did …" they are what is asked, not
 #: what is dated (a Chinese question's date words are left out by `_DATE` the same way).
 _DATE_WORDS = frozenset({"date", "dates", "day", "days", "year", "years", "month", "months", "time", "times"})
@@ -684,10 +685,7 @@ class Grounder:
         a question about a year's events is about the reports that speak of that year. None when
         that narrows nothing: one document, no sources, no year named, or no document or every
         document mentions them all."""
-        years, months = self._when(question)
-        if self.sources is None or len(self.docs) < 2 or not years:
-            return None
-        found = frozenset(s for i, s in enumerate(self.sources) if self._mentions_all(i, (), years, months))
+        found = self._documents(question, ())
         return found if found and len(found) < len(self.sources) else None
 
     def _documents(self, question: str, about: tuple[Name, ...]) -> frozenset[str] | None:

@@ -373,10 +373,6 @@ def definitions(index: Index, question: str) -> list[int]:
     return out
 
 
-#: Whether an English question's dates are also searched as the reports write them (2025年12月).
-DATES = True
-
-
 def bridge_terms(terms: list[str], vocabulary, n: int = BRIDGE_TERMS) -> list[str]:
     """Chinese words of an English question's lexical expansion (report terms, CC-CEDICT:
     `rag.expand.sense_groups`) that the corpus uses, distinct, in expansion order.
@@ -470,7 +466,7 @@ def search(index: Index, question: str, k: int, mode: str, encoder=None, *, brid
     tokens = expand_query(question, index.term_pairs, groups=senses)
     groups = [g.terms for g in senses]
     terms = [t for g in senses for t in g.terms]
-    if bridge and DATES and detect_lang(question) == "en":
+    if bridge and detect_lang(question) == "en":
         # "December 2025" as the reports write it, 2025年12月 (`rag.expand.english_dates`), for both sides.
         extra = [*extra, *(d for d in english_dates(question) if d not in extra)]
     if extra:
